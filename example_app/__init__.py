@@ -1,0 +1,91 @@
+"""A small multi-tenant invoicing app that shows every flask-apikeys feature.
+
+Run it::
+
+    flask --app example_app seed
+    flask --app example_app run
+
+``DATABASE_URL`` picks the database (default: SQLite in the instance folder); any
+other setting, ``APIKEYS_*`` included, can come from ``FLASK_``-prefixed environment
+variables, e.g. ``FLASK_APIKEYS_MAX_LIFETIME=365``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_login import LoginManager
+
+from flask_apikeys import APIKeys
+
+from .models import KEY_PERMISSIONS, Membership, Organization, User, db
+
+apikeys = APIKeys(db=db, user_model=User, organization_model=Organization)
+login_manager = LoginManager()
+
+
+@apikeys.permissions_loader
+def permissions_of(user: User, organization_id: int | None) -> Iterable[str]:
+    return user.permissions_in(organization_id)
+
+
+@apikeys.organization_loader
+def organizations_of(user: User) -> Iterable[Organization]:
+    return [membership.organization for membership in user.memberships]
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    return db.session.get(User, int(user_id))
+
+
+# On key-authenticated requests, current_user is the key's owner.
+login_manager.request_loader(apikeys.load_user_from_request)
+
+
+def _secret_key(app: Flask) -> str:
+    """A stable secret for sessions, shared by every worker using this instance folder."""
+    path = Path(app.instance_path) / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    database_url = os.environ.get("DATABASE_URL") or (
+        f"sqlite:///{Path(app.instance_path) / 'example.sqlite'}"
+    )
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=database_url,
+        APIKEYS_PREFIX="fsk",
+        APIKEYS_PERMISSIONS=KEY_PERMISSIONS,
+    )
+    app.config.from_prefixed_env()
+    app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(app)
+
+    db.init_app(app)
+    apikeys.init_app(app)
+    login_manager.init_app(app)
+
+    from .api import api
+    from .cli import register_cli
+
+    app.register_blueprint(api)
+    register_cli(app)
+    return app
+
+
+__all__ = ["Membership", "Organization", "User", "apikeys", "create_app", "db"]

@@ -1,0 +1,111 @@
+"""The example's JSON API, guarded by API keys and scoped to the key's organization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, jsonify, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+from flask_apikeys import APIKeyError, current_key, require_key
+
+from .models import Client, Invoice, db
+
+api = Blueprint("api", __name__, url_prefix="/v1")
+
+
+@api.errorhandler(HTTPException)
+def json_error(error: HTTPException) -> ResponseReturnValue:
+    """Plain HTTP errors under /v1 answer JSON too (key errors already do)."""
+    if isinstance(error, APIKeyError):
+        return error.get_response()
+    code = (error.name or "error").lower().replace(" ", "_")
+    return jsonify(error=code, message=error.description), error.code or 500
+
+
+def _organization_id() -> int:
+    org_id = current_key.organization_id
+    if org_id is None:
+        abort(403, "This API key belongs to no organization.")
+    return int(org_id)
+
+
+@api.get("/invoices")
+@require_key(scope="invoice.read")
+def list_invoices() -> ResponseReturnValue:
+    invoices = db.session.scalars(
+        sa.select(Invoice).where(Invoice.organization_id == _organization_id()).order_by(Invoice.id)
+    )
+    return jsonify(invoices=[invoice.to_dict() for invoice in invoices])
+
+
+def _bad_request(message: str) -> ResponseReturnValue:
+    return jsonify(error="invalid_request", message=message), 400
+
+
+@api.post("/invoices")
+@require_key(scope="invoice.write")
+def create_invoice() -> ResponseReturnValue:
+    org_id = _organization_id()
+    body: Any = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _bad_request("Send a JSON object with client_id and amount_cents.")
+    client_id, amount = body.get("client_id"), body.get("amount_cents")
+    if type(client_id) is not int or type(amount) is not int:
+        return _bad_request("client_id and amount_cents must be integers.")
+    if not 0 < amount < 10**12:
+        return _bad_request("amount_cents must be positive and below 10^12.")
+    currency = body.get("currency", "EUR")
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+        return _bad_request("currency must be a three-letter code.")
+    client = db.session.scalar(
+        sa.select(Client).where(Client.id == client_id, Client.organization_id == org_id)
+    )
+    if client is None:  # another tenant's client looks exactly like a missing one
+        return _bad_request(f"There is no client {client_id} in your organization.")
+    count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Invoice).where(Invoice.organization_id == org_id)
+    )
+    invoice = Invoice(
+        organization_id=org_id,
+        client=client,
+        number=f"INV-{org_id}-{(count or 0) + 1:05d}",
+        amount_cents=amount,
+        currency=currency.upper(),
+    )
+    db.session.add(invoice)
+    db.session.commit()
+    return jsonify(invoice=invoice.to_dict()), 201
+
+
+@api.get("/clients")
+@require_key(scope="client.read")
+def list_clients() -> ResponseReturnValue:
+    clients = db.session.scalars(
+        sa.select(Client).where(Client.organization_id == _organization_id()).order_by(Client.id)
+    )
+    return jsonify(clients=[client.to_dict() for client in clients])
+
+
+@api.get("/me/permissions")
+@require_key()
+def my_permissions() -> ResponseReturnValue:
+    """Introspection: what the presented key is and what it can do right now."""
+    key, owner = current_key.key, current_key.owner
+    organization = None
+    for membership in owner.memberships:  # loaded with the owner: no extra query
+        if membership.organization_id == key.organization_id:
+            organization = {"id": membership.organization.id, "name": membership.organization.name}
+    return jsonify(
+        key={
+            "name": key.name,
+            "display_prefix": key.display_prefix,
+            "full_access": key.full_access,
+            "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+        },
+        owner={"email": owner.email},
+        organization=organization,
+        scopes=sorted(current_key.scopes),
+    )

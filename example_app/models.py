@@ -1,0 +1,108 @@
+"""The example's own models: organizations, users with per-organization permissions,
+clients and invoices. flask-apikeys adds its tables to the same ``db``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+db = SQLAlchemy()
+
+#: Every permission of the example. The first four can go on API keys.
+KEY_PERMISSIONS = {
+    "invoice.read": "See invoices",
+    "invoice.write": "Create invoices",
+    "client.read": "See clients",
+    "client.write": "Create and edit clients",
+}
+ALL_PERMISSIONS = [*KEY_PERMISSIONS, "api_key.create", "api_key.manage"]
+
+
+class Organization(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+
+
+class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    active: Mapped[bool] = mapped_column(default=True)
+    # Loaded in the same SELECT as the user, so checking a key's permissions
+    # costs no extra query.
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", lazy="joined", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login and flask-apikeys both read this
+        return self.active
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def permissions_in(self, organization_id: int | None) -> set[str]:
+        for membership in self.memberships:
+            if membership.organization_id == organization_id:
+                return set(membership.permissions.split())
+        return set()
+
+
+class Membership(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "memberships"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organizations.id"), primary_key=True
+    )
+    permissions: Mapped[str] = mapped_column(sa.Text, default="")
+    user: Mapped[User] = relationship(back_populates="memberships")
+    organization: Mapped[Organization] = relationship(lazy="joined")
+
+
+class Client(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    email: Mapped[str] = mapped_column(sa.String(254))
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.id, "name": self.name, "email": self.email}
+
+
+class Invoice(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "invoices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id"))
+    number: Mapped[str] = mapped_column(sa.String(40))
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3), default="EUR")
+    issued_on: Mapped[dt.date] = mapped_column(default=dt.date.today)
+    client: Mapped[Client] = relationship(lazy="joined")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "number": self.number,
+            "client": {"id": self.client.id, "name": self.client.name},
+            "amount_cents": self.amount_cents,
+            "currency": self.currency,
+            "issued_on": self.issued_on.isoformat(),
+        }

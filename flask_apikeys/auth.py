@@ -1,0 +1,181 @@
+"""Request-time API: ``require_key``, ``current_key`` and credential extraction."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+
+from flask import current_app, g, request
+from werkzeug.local import LocalProxy
+
+from . import signals
+from .errors import APIKeyError, InsufficientScope, InvalidAPIKey, MissingAPIKey, error_for_code
+from .service import AuthenticationFailed, VerifiedKey
+
+if TYPE_CHECKING:
+    from .extension import APIKeys
+
+__all__ = ["authenticate", "current_key", "presented_key", "require_key"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_G_KEY = "_apikeys_verified"
+_MAX_CREDENTIAL_LENGTH = 512
+
+
+def _extension() -> APIKeys:
+    try:
+        return cast("APIKeys", current_app.extensions["apikeys"])
+    except KeyError:
+        raise RuntimeError(
+            "flask-apikeys is not initialised on this app: call APIKeys(app) or init_app(app)."
+        ) from None
+
+
+def _get_current_key() -> VerifiedKey | None:
+    return cast("VerifiedKey | None", g.get(_G_KEY))
+
+
+#: The key that authenticated this request (a :class:`~flask_apikeys.VerifiedKey`,
+#: with ``.key``, ``.owner`` and ``.scopes``), or ``None`` outside ``require_key``.
+current_key: VerifiedKey = cast(VerifiedKey, LocalProxy(_get_current_key))
+
+
+def presented_key() -> str | None:
+    """The credential the request carries, or ``None`` when it carries none.
+
+    Raises :class:`InvalidAPIKey` for an unusable credential (empty, oversized,
+    or two different keys in two headers).
+    """
+    config = current_app.config
+    found: list[str] = []
+    if config["APIKEYS_BEARER"]:
+        authorization = request.headers.get("Authorization")
+        if authorization is not None:
+            scheme, _, token = authorization.strip().partition(" ")
+            if scheme.lower() == "bearer":
+                found.append(token.strip())
+    header = config["APIKEYS_HEADER"]
+    if header:
+        value = request.headers.get(header)
+        if value is not None:
+            found.append(value.strip())
+    param = config["APIKEYS_QUERY_PARAM"]
+    if param and param in request.args:
+        found.append(request.args[param].strip())
+    if not found:
+        return None
+    if any(not value or len(value) > _MAX_CREDENTIAL_LENGTH for value in found):
+        raise InvalidAPIKey(realm=config["APIKEYS_REALM"])
+    if len(set(found)) > 1:
+        raise InvalidAPIKey(
+            "The request carries two different API keys; send one.",
+            realm=config["APIKEYS_REALM"],
+        )
+    return found[0]
+
+
+def authenticate() -> VerifiedKey:
+    """Verify the request's key once per request and return it.
+
+    Raises an :class:`~flask_apikeys.errors.APIKeyError` when there is no usable key.
+    """
+    cached = g.get(_G_KEY)
+    if cached is not None:
+        return cast(VerifiedKey, cached)
+    ext = _extension()
+    realm = current_app.config["APIKEYS_REALM"]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        secret = presented_key()
+    except APIKeyError as exc:
+        signals.authentication_failed.send(app, error=exc.error, key=None, display_prefix=None)
+        raise
+    if secret is None:
+        raise MissingAPIKey(realm=realm)
+    service = ext.service
+    try:
+        verified = service.verify(secret)
+    except AuthenticationFailed as failure:
+        key = failure.key
+        signals.authentication_failed.send(
+            app,
+            error=failure.code,
+            key=key,
+            display_prefix=key.display_prefix if key is not None else None,
+        )
+        if (
+            failure.code == "expired_api_key"
+            and key is not None
+            and current_app.config["APIKEYS_AUDIT_EXPIRED_USE"]
+        ):
+            service.audit(key, "expired_use", ip=request.remote_addr)
+        raise error_for_code(failure.code, failure.message) from None
+    for check in ext._request_checks:
+        check(verified)
+    g.setdefault(_G_KEY, verified)
+    signals.key_authenticated.send(
+        app, key=verified.key, owner=verified.owner, scopes=verified.scopes
+    )
+    return verified
+
+
+def _normalise_scopes(scope: str | Iterable[str] | None) -> tuple[str, ...]:
+    if scope is None:
+        return ()
+    if isinstance(scope, str):
+        return (scope,)
+    return tuple(scope)
+
+
+def require_key(
+    scope: str | Iterable[str] | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Guard a view: the request needs a valid key holding every scope in *scope*.
+
+    ``@require_key()`` accepts any valid key; ``@require_key(scope="invoice.read")``
+    one scope; ``@require_key(scope=["invoice.read", "client.read"])`` all of them.
+    Inside the view, :data:`current_key` is the key.
+    """
+    if callable(scope):
+        raise TypeError("use @require_key() or @require_key(scope=...), with parentheses")
+    required = _normalise_scopes(scope)
+
+    def decorator(view: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if request.method != "OPTIONS":
+                verified = authenticate()
+                missing = verified.missing_scopes(required)
+                if missing:
+                    raise InsufficientScope(
+                        missing, required, realm=current_app.config["APIKEYS_REALM"]
+                    )
+            return cast(R, current_app.ensure_sync(view)(*args, **kwargs))
+
+        wrapper.__apikeys_scopes__ = required  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
+
+
+def load_user_from_request(_request: Any = None) -> Any:
+    """A Flask-Login ``request_loader``: the key's owner, or ``None``.
+
+    ``login_manager.request_loader(apikeys.load_user_from_request)`` makes
+    ``current_user`` the owner on key-authenticated requests.
+    """
+    try:
+        return authenticate().owner
+    except APIKeyError:
+        return None
+
+
+def is_key_request() -> bool:
+    """Whether the request carries any API key credential, valid or not."""
+    try:
+        return presented_key() is not None
+    except APIKeyError:
+        return True

@@ -1,0 +1,164 @@
+"""The errors a key-authenticated request can get, as werkzeug HTTP exceptions.
+
+Each renders the contract's JSON body ``{"error": code, "message": sentence}`` and,
+on 401 and 403, an RFC 6750 ``WWW-Authenticate: Bearer ...`` header. A host catches
+or re-renders them with ``app.errorhandler(InvalidAPIKey)`` (or the base class
+:class:`APIKeyError` for all of them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from werkzeug.exceptions import Forbidden, HTTPException, TooManyRequests, Unauthorized
+
+__all__ = [
+    "APIKeyError",
+    "ExpiredAPIKey",
+    "IPNotAllowed",
+    "InactiveUser",
+    "InsufficientScope",
+    "InvalidAPIKey",
+    "MissingAPIKey",
+    "RateLimited",
+    "RevokedAPIKey",
+    "error_for_code",
+]
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class APIKeyError(HTTPException):
+    """Base class of every error flask-apikeys raises for a request."""
+
+    code: int
+    error: str = "api_key_error"
+    message: str = "The request could not be authenticated."
+    #: RFC 6750 error code for ``WWW-Authenticate``; ``None`` sends the bare challenge.
+    bearer_error: str | None = "invalid_token"
+
+    def __init__(self, message: str | None = None, *, realm: str = "api") -> None:
+        self.message = message or self.message
+        self.realm = realm
+        super().__init__(description=self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.error, "message": self.message}
+
+    def challenge(self) -> str | None:
+        params = [f"realm={_quote(self.realm)}"]
+        if self.bearer_error is not None:
+            params.append(f"error={_quote(self.bearer_error)}")
+            params.append(f"error_description={_quote(self.message)}")
+        return "Bearer " + ", ".join(params)
+
+    def get_headers(self, environ: Any = None, scope: Any = None) -> list[tuple[str, str]]:
+        headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+        challenge = self.challenge()
+        if challenge is not None:
+            headers.append(("WWW-Authenticate", challenge))
+        return headers
+
+    def get_body(self, environ: Any = None, scope: Any = None) -> str:
+        return json.dumps(self.to_dict())
+
+
+class MissingAPIKey(APIKeyError, Unauthorized):
+    code = 401
+    error = "missing_api_key"
+    message = "This endpoint needs an API key: send 'Authorization: Bearer <key>'."
+    bearer_error = None
+
+
+class InvalidAPIKey(APIKeyError, Unauthorized):
+    code = 401
+    error = "invalid_api_key"
+    message = "The API key is not valid."
+
+
+class RevokedAPIKey(APIKeyError, Unauthorized):
+    code = 401
+    error = "revoked_api_key"
+    message = "The API key has been revoked."
+
+
+class ExpiredAPIKey(APIKeyError, Unauthorized):
+    code = 401
+    error = "expired_api_key"
+    message = "The API key has expired."
+
+
+class InactiveUser(APIKeyError, Unauthorized):
+    code = 401
+    error = "inactive_user"
+    message = "The owner of this API key is no longer active."
+
+
+class InsufficientScope(APIKeyError, Forbidden):
+    code = 403
+    error = "insufficient_scope"
+    bearer_error = "insufficient_scope"
+
+    def __init__(self, missing: Iterable[str], required: Iterable[str] = (), **kw: Any) -> None:
+        self.missing = sorted(missing)
+        self.required = sorted(required) or self.missing
+        super().__init__(
+            "The API key lacks the permission this needs: " + ", ".join(self.missing) + ".",
+            **kw,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "missing_scopes": self.missing}
+
+    def challenge(self) -> str | None:
+        challenge = super().challenge()
+        return f"{challenge}, scope={_quote(' '.join(self.required))}"
+
+
+class IPNotAllowed(APIKeyError, Forbidden):
+    code = 403
+    error = "ip_not_allowed"
+    message = "This API key cannot be used from your address."
+
+
+class RateLimited(APIKeyError, TooManyRequests):
+    code = 429
+    error = "rate_limited"
+    message = "Too many requests: slow down and retry later."
+    bearer_error = None
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: int = 1,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> None:
+        self.retry_after = max(1, int(retry_after))
+        self.extra_headers = dict(headers or {})
+        super().__init__(message, **kw)
+
+    def challenge(self) -> str | None:
+        return None
+
+    def get_headers(self, environ: Any = None, scope: Any = None) -> list[tuple[str, str]]:
+        headers = super().get_headers(environ, scope)
+        headers.append(("Retry-After", str(self.retry_after)))
+        headers.extend(self.extra_headers.items())
+        return headers
+
+
+_BY_CODE: dict[str, type[APIKeyError]] = {
+    cls.error: cls
+    for cls in (MissingAPIKey, InvalidAPIKey, RevokedAPIKey, ExpiredAPIKey, InactiveUser)
+}
+
+
+def error_for_code(code: str, message: str | None = None) -> APIKeyError:
+    """The exception for a service-layer authentication failure *code*."""
+    return _BY_CODE.get(code, InvalidAPIKey)(message)

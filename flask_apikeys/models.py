@@ -1,0 +1,284 @@
+"""Models: API keys, their audit events and their daily usage.
+
+Layer 2 of the architecture. The tables live in the host's Flask-SQLAlchemy metadata,
+so ``db.create_all()`` and Flask-Migrate/Alembic see them like the host's own. They
+point at the host's user model, whatever its table name and primary-key type.
+
+The columns are declared once on mixins with typed attributes; :func:`build_models`
+makes the mapped classes on the host's ``db.Model``, after any mixins the host passes
+to add columns or methods of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+
+__all__ = [
+    "APIKeyEventMixin",
+    "APIKeyMixin",
+    "APIKeyUsageDayMixin",
+    "KeyStatus",
+    "Models",
+    "UTCDateTime",
+    "build_models",
+    "utcnow",
+]
+
+_BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class KeyStatus:
+    """The statuses a key shows in lists."""
+
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+def _user_pk(cls: Any) -> sa.Column[Any]:
+    column: sa.Column[Any] = sa.inspect(cls.__apikeys_user_model__).primary_key[0]
+    return column
+
+
+class APIKeyMixin:
+    """The columns of an API key. Never deleted; revocation is a timestamp."""
+
+    __tablename__: str
+    __apikeys_user_model__: Any
+    __apikeys_org_type__: Any
+
+    id: Mapped[int] = mapped_column(_BigIntPK, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    display_prefix: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    full_access: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A revocation time in the future is a rotation's grace period.
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_reason: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_ip: Mapped[str | None] = mapped_column(sa.String(45), nullable=True)
+    usage_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    rate_limit: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    ip_allowlist: Mapped[list[str] | None] = mapped_column(sa.JSON, nullable=True)
+
+    @declared_attr
+    def owner_id(cls) -> Mapped[Any]:
+        pk = _user_pk(cls)
+        return mapped_column(pk.type, sa.ForeignKey(pk), index=True)
+
+    @declared_attr
+    def created_by_id(cls) -> Mapped[Any]:
+        pk = _user_pk(cls)
+        return mapped_column(pk.type, sa.ForeignKey(pk), nullable=True)
+
+    @declared_attr
+    def revoked_by_id(cls) -> Mapped[Any]:
+        pk = _user_pk(cls)
+        return mapped_column(pk.type, sa.ForeignKey(pk), nullable=True)
+
+    @declared_attr
+    def rotated_from_id(cls) -> Mapped[int | None]:
+        return mapped_column(
+            _BigIntPK,
+            sa.ForeignKey(f"{cls.__tablename__}.id"),
+            nullable=True,
+        )
+
+    @declared_attr
+    def organization_id(cls) -> Mapped[Any]:
+        return mapped_column(cls.__apikeys_org_type__, nullable=True, index=True)
+
+    @declared_attr
+    def owner(cls) -> Mapped[Any]:
+        return relationship(cls.__apikeys_user_model__, foreign_keys=[cls.owner_id])
+
+    def status_at(self, now: dt.datetime) -> str:
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return KeyStatus.REVOKED
+        if self.expires_at is not None and self.expires_at <= now:
+            return KeyStatus.EXPIRED
+        return KeyStatus.ACTIVE
+
+    @property
+    def status(self) -> str:
+        return self.status_at(utcnow())
+
+    @property
+    def in_grace_period(self) -> bool:
+        """Rotated away from, but still accepted until :attr:`revoked_at`."""
+        return self.revoked_at is not None and self.revoked_at > utcnow()
+
+    def __repr__(self) -> str:
+        return f"<APIKey {self.id} {self.display_prefix} {self.name!r}>"
+
+
+class APIKeyEventMixin:
+    """One audit event on a key: who did what, when, from where."""
+
+    __apikeys_user_model__: Any
+    __apikeys_key_table__: str
+
+    id: Mapped[int] = mapped_column(_BigIntPK, primary_key=True)
+    event: Mapped[str] = mapped_column(sa.String(32))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(sa.String(45), nullable=True)
+    details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+
+    @declared_attr
+    def key_id(cls) -> Mapped[int]:
+        return mapped_column(
+            _BigIntPK,
+            sa.ForeignKey(f"{cls.__apikeys_key_table__}.id"),
+            index=True,
+        )
+
+    @declared_attr
+    def actor_id(cls) -> Mapped[Any]:
+        pk = _user_pk(cls)
+        return mapped_column(pk.type, sa.ForeignKey(pk), nullable=True)
+
+    @declared_attr
+    def actor(cls) -> Mapped[Any]:
+        return relationship(cls.__apikeys_user_model__, foreign_keys=[cls.actor_id])
+
+    def __repr__(self) -> str:
+        return f"<APIKeyEvent {self.event} key={self.key_id} at={self.at:%Y-%m-%dT%H:%M:%SZ}>"
+
+
+class APIKeyUsageDayMixin:
+    """How many verified requests a key served on one UTC day."""
+
+    __apikeys_key_table__: str
+
+    day: Mapped[dt.date] = mapped_column(sa.Date, primary_key=True)
+    count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+    @declared_attr
+    def key_id(cls) -> Mapped[int]:
+        return mapped_column(
+            _BigIntPK,
+            sa.ForeignKey(f"{cls.__apikeys_key_table__}.id"),
+            primary_key=True,
+        )
+
+
+@dataclass(frozen=True)
+class Models:
+    """The mapped classes :func:`build_models` made for one host ``db``."""
+
+    APIKey: Any
+    APIKeyEvent: Any
+    APIKeyUsageDay: Any
+    User: Any
+    organization_type: sa.types.TypeEngine[Any]
+
+    def coerce_organization_id(self, value: Any) -> Any:
+        """Give *value* the Python type of the ``organization_id`` column."""
+        if value is None:
+            return None
+        if isinstance(self.organization_type, sa.String):
+            return str(value)
+        return self.organization_type.python_type(value)
+
+    def coerce_organization_id_or_none(self, value: Any) -> Any:
+        """Like :meth:`coerce_organization_id`, but ``None`` for ids of the wrong shape."""
+        try:
+            return self.coerce_organization_id(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+
+
+def build_models(
+    db: Any,
+    user_model: Any,
+    *,
+    organization_model: Any = None,
+    table_prefix: str = "api_key",
+    key_mixins: tuple[type, ...] = (),
+) -> Models:
+    """Make the flask-apikeys models on ``db.Model``, pointing at *user_model*.
+
+    *organization_model*, when given, makes ``organization_id`` a foreign key to it;
+    otherwise it is a string column holding the ids the organization loader gives.
+    *key_mixins* are placed before :class:`APIKeyMixin`, to add columns or methods.
+    """
+    if not sa.inspect(user_model, raiseerr=False):
+        raise RuntimeError(f"user_model {user_model!r} is not a mapped SQLAlchemy class")
+    if len(sa.inspect(user_model).primary_key) != 1:
+        raise RuntimeError("flask-apikeys needs a user model with a single-column primary key")
+    key_table = f"{table_prefix}s"
+    org_type: Any = sa.String(64)
+    org_column: Any = None
+    if organization_model is not None:
+        org_column = sa.inspect(organization_model).primary_key[0]
+        org_type = org_column.type
+
+    key_attrs: dict[str, Any] = {
+        "__tablename__": key_table,
+        "__apikeys_user_model__": user_model,
+        "__apikeys_org_type__": org_type,
+    }
+    if org_column is not None:
+        key_attrs["organization_id"] = mapped_column(
+            org_type, sa.ForeignKey(org_column), nullable=True, index=True
+        )
+    api_key: Any = type("APIKey", (*key_mixins, APIKeyMixin, db.Model), key_attrs)
+    api_key.rotated_from = relationship(
+        api_key, remote_side=[api_key.id], foreign_keys=[api_key.rotated_from_id]
+    )
+    event = type(
+        "APIKeyEvent",
+        (APIKeyEventMixin, db.Model),
+        {
+            "__tablename__": f"{table_prefix}_events",
+            "__apikeys_user_model__": user_model,
+            "__apikeys_key_table__": key_table,
+            "__table_args__": (sa.Index(f"ix_{table_prefix}_events_key_at", "key_id", "at"),),
+        },
+    )
+    usage = type(
+        "APIKeyUsageDay",
+        (APIKeyUsageDayMixin, db.Model),
+        {"__tablename__": f"{table_prefix}_usage_days", "__apikeys_key_table__": key_table},
+    )
+    return Models(
+        APIKey=api_key,
+        APIKeyEvent=event,
+        APIKeyUsageDay=usage,
+        User=user_model,
+        organization_type=org_type,
+    )

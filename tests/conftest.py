@@ -1,0 +1,130 @@
+"""Shared fixtures.
+
+The database comes from ``TEST_DATABASE_URL`` (default: a SQLite file per test).
+With PostgreSQL, each test process works in a schema of its own, so several runs can
+share one server. Under ``CI``, a configured service that cannot be reached fails the
+run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+IN_CI = bool(os.environ.get("CI"))
+DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+
+
+def service_unavailable(what: str, reason: str) -> None:
+    """Skip on a bare machine; fail under CI, where every service must be there."""
+    message = f"{what} unavailable: {reason}"
+    if IN_CI:
+        pytest.fail(message + " (CI is set, so this is a failure, not a skip)")
+    pytest.skip(message)
+
+
+def _normalise(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose connections use a fresh schema, dropped at the end."""
+    url = _normalise(DATABASE_URL or os.environ.get("TEST_POSTGRES_URL", ""))
+    if not url.startswith("postgresql"):
+        service_unavailable("PostgreSQL", "set TEST_DATABASE_URL=postgresql://...")
+    schema = f"apikeys_test_{uuid.uuid4().hex[:12]}"
+    try:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # any connection failure
+        service_unavailable("PostgreSQL", str(exc).splitlines()[0])
+    sep = "&" if "?" in url else "?"
+    yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """The database for one test: PostgreSQL when configured, else a SQLite file."""
+    if DATABASE_URL.startswith("postgres"):
+        return str(request.getfixturevalue("postgres_url"))
+    if DATABASE_URL:
+        return DATABASE_URL
+    return f"sqlite:///{tmp_path / 'test.sqlite'}"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = REDIS_URL or "redis://127.0.0.1:6379/15"
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        if not REDIS_URL and not IN_CI:
+            pytest.skip(f"Redis unavailable: {exc}")
+        service_unavailable("Redis", str(exc))
+    return url
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
+    """The example app on a fresh database, seeded with the demo data."""
+    from example_app import create_app, db
+    from example_app.cli import seed_demo_data
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+        }
+    )
+    app.instance_path = str(tmp_path)
+    with app.app_context():
+        db.create_all()
+        seed_demo_data()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def make_key(app: Flask) -> Any:
+    """``make_key("bob@acme.test", ["client.read"], **issue_kwargs) -> secret``."""
+    from example_app import apikeys, db
+    from example_app.models import User
+
+    def make(email: str, scopes: list[str] | None = None, **kwargs: Any) -> str:
+        with app.app_context():
+            user = db.session.scalar(sa.select(User).where(User.email == email))
+            kwargs.setdefault("name", "test key")
+            issued = apikeys.service.issue(user, scopes=scopes or [], **kwargs)
+            return issued.secret
+
+    return make
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
