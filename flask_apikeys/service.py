@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import ipaddress
 import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -166,6 +167,50 @@ def parse_duration(text: str) -> dt.timedelta:
     if duration > dt.timedelta(days=365):
         raise RequestRefused("A grace period can be at most a year.", field="grace")
     return duration
+
+
+def clean_rate_limit(value: str | None) -> str | None:
+    """Check a rate limit in the ``limits`` notation (``100/minute``, ``10 per second``)."""
+    if value is None or not str(value).strip():
+        return None
+    from limits import parse_many
+
+    text = " ".join(str(value).split())
+    try:
+        items = parse_many(text)
+    except ValueError:
+        items = []
+    if not items or len(text) > 64:
+        raise RequestRefused(
+            f"{text[:40]!r} is not a rate limit: write e.g. 100/minute or 5000/day.",
+            field="rate_limit",
+        )
+    return text
+
+
+def clean_ip_allowlist(networks: Iterable[str] | str | None) -> list[str] | None:
+    """Check CIDRs (IPv4 or IPv6; a bare address means just that address)."""
+    if networks is None:
+        return None
+    if isinstance(networks, str):
+        networks = networks.replace(",", " ").split()
+    cleaned: list[str] = []
+    for item in networks:
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            network = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise RequestRefused(
+                f"{item[:50]!r} is not an IP address or network (e.g. 203.0.113.0/24).",
+                field="ip_allowlist",
+            ) from None
+        if str(network) not in cleaned:
+            cleaned.append(str(network))
+    if len(cleaned) > 100:
+        raise RequestRefused("At most 100 networks per key.", field="ip_allowlist")
+    return cleaned or None
 
 
 def clean_name(name: str) -> str:
@@ -619,6 +664,62 @@ class KeyService:
         """Record *event* on *key* (e.g. a use after expiry) and commit."""
         self._audit(key, event, actor, ip, self.clock(), **details)
         self.session.commit()
+
+    def set_rate_limit(
+        self, key: Any, rate_limit: str | None, *, actor: Any = None, ip: str | None = None
+    ) -> None:
+        """Override the default rate limit of *key* (``"100/minute"``; ``None`` = default).
+
+        Allowed to an admin of the key's organization and to operators only.
+        """
+        if actor is not None and not self.can_manage_organization(actor, key.organization_id):
+            raise RequestRefused(
+                f"You need the '{self.manage_permission}' permission to change rate limits."
+            )
+        value = clean_rate_limit(rate_limit)
+        if value == key.rate_limit:
+            return
+        old = key.rate_limit
+        key.rate_limit = value
+        self._audit(
+            key, "rate_limit_changed", actor, ip, self.clock(), old=old, new=value or "default"
+        )
+        self.session.commit()
+
+    def set_ip_allowlist(
+        self,
+        key: Any,
+        networks: Iterable[str] | str | None,
+        *,
+        actor: Any = None,
+        ip: str | None = None,
+    ) -> None:
+        """Restrict *key* to client addresses in *networks* (CIDRs; empty = anywhere).
+
+        Allowed to the key's owner, an admin of its organization, and operators.
+        """
+        self._check_may_change(key, actor)
+        cleaned = clean_ip_allowlist(networks)
+        if cleaned == (key.ip_allowlist or None):
+            return
+        old = key.ip_allowlist
+        key.ip_allowlist = cleaned
+        self._audit(key, "ip_allowlist_changed", actor, ip, self.clock(), old=old, new=cleaned)
+        self.session.commit()
+
+    def daily_usage(self, key: Any, days: int = 30) -> list[tuple[dt.date, int]]:
+        """Calls per UTC day for the last *days* days, oldest first, zeros included."""
+        Usage = self.models.APIKeyUsageDay
+        today = self.clock().date()
+        first = today - dt.timedelta(days=days - 1)
+        rows = self.session.execute(
+            sa.select(Usage.day, Usage.count).where(Usage.key_id == key.id, Usage.day >= first)
+        ).all()
+        counts = {day: int(count) for day, count in rows}
+        return [
+            (first + dt.timedelta(days=n), counts.get(first + dt.timedelta(days=n), 0))
+            for n in range(days)
+        ]
 
     # -- internals ---------------------------------------------------------------------
 
