@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from flask import current_app, g, request
+from flask import current_app, has_request_context, request
 from werkzeug.local import LocalProxy
 
 from . import signals
@@ -21,7 +21,9 @@ __all__ = ["authenticate", "current_key", "presented_key", "require_key"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_G_KEY = "_apikeys_verified"
+# Cached on the request object, not on ``g``: an app context (and so ``g``) can
+# outlive one request, e.g. in tests that keep a context pushed.
+_REQUEST_ATTR = "_apikeys_verified"
 _MAX_CREDENTIAL_LENGTH = 512
 
 
@@ -35,7 +37,9 @@ def _extension() -> APIKeys:
 
 
 def _get_current_key() -> VerifiedKey | None:
-    return cast("VerifiedKey | None", g.get(_G_KEY))
+    if not has_request_context():
+        return None
+    return cast("VerifiedKey | None", getattr(request, _REQUEST_ATTR, None))
 
 
 #: The key that authenticated this request (a :class:`~flask_apikeys.VerifiedKey`,
@@ -82,9 +86,9 @@ def authenticate() -> VerifiedKey:
 
     Raises an :class:`~flask_apikeys.errors.APIKeyError` when there is no usable key.
     """
-    cached = g.get(_G_KEY)
+    cached = _get_current_key()
     if cached is not None:
-        return cast(VerifiedKey, cached)
+        return cached
     ext = _extension()
     realm = current_app.config["APIKEYS_REALM"]
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -115,7 +119,7 @@ def authenticate() -> VerifiedKey:
         raise error_for_code(failure.code, failure.message) from None
     for check in ext._request_checks:
         check(verified)
-    g.setdefault(_G_KEY, verified)
+    setattr(request._get_current_object(), _REQUEST_ATTR, verified)  # type: ignore[attr-defined]
     signals.key_authenticated.send(
         app, key=verified.key, owner=verified.owner, scopes=verified.scopes
     )

@@ -327,6 +327,8 @@ class KeyService:
             .join(User, APIKey.owner_id == getattr(User, self._user_pk))
             .options(contains_eager(APIKey.owner))
             .where(APIKey.key_hash == self.hash(secret))
+            # A long-lived session must not serve a stale, unrevoked copy of the key.
+            .execution_options(populate_existing=True)
         )
         return self.session.execute(stmt).scalars().first()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -37,12 +38,9 @@ def _normalise(url: str) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL URL whose connections use a fresh schema, dropped at the end."""
-    url = _normalise(DATABASE_URL or os.environ.get("TEST_POSTGRES_URL", ""))
-    if not url.startswith("postgresql"):
-        service_unavailable("PostgreSQL", "set TEST_DATABASE_URL=postgresql://...")
+@contextmanager
+def _fresh_schema(url: str) -> Iterator[str]:
+    """A URL whose connections live in a new PostgreSQL schema, dropped afterwards."""
     schema = f"apikeys_test_{uuid.uuid4().hex[:12]}"
     try:
         engine = sa.create_engine(url)
@@ -51,20 +49,38 @@ def postgres_url() -> Iterator[str]:
     except Exception as exc:  # any connection failure
         service_unavailable("PostgreSQL", str(exc).splitlines()[0])
     sep = "&" if "?" in url else "?"
-    yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def _configured_postgres() -> str:
+    url = _normalise(DATABASE_URL or os.environ.get("TEST_POSTGRES_URL", ""))
+    if not url.startswith("postgresql"):
+        service_unavailable("PostgreSQL", "set TEST_DATABASE_URL=postgresql://...")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL with a schema of its own for the whole test session."""
+    with _fresh_schema(_configured_postgres()) as url:
+        yield url
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    """The database for one test: PostgreSQL when configured, else a SQLite file."""
+def database_url(tmp_path: Any) -> Iterator[str]:
+    """The database for one test: a fresh PostgreSQL schema when configured, else SQLite."""
     if DATABASE_URL.startswith("postgres"):
-        return str(request.getfixturevalue("postgres_url"))
-    if DATABASE_URL:
-        return DATABASE_URL
-    return f"sqlite:///{tmp_path / 'test.sqlite'}"
+        with _fresh_schema(_configured_postgres()) as url:
+            yield url
+    elif DATABASE_URL:
+        yield DATABASE_URL
+    else:
+        yield f"sqlite:///{tmp_path / 'test.sqlite'}"
 
 
 @pytest.fixture
@@ -128,3 +144,42 @@ def make_key(app: Flask) -> Any:
 
 def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def host(database_url: str) -> Iterator[Any]:
+    """The minimal host of tests/hostapp.py, inside an app context, with two accounts."""
+    from tests import hostapp
+
+    app = hostapp.create_app(database_url)
+    with app.app_context():
+        hostapp.db.create_all()
+        ann = hostapp.Account(email="ann@example.test")
+        ben = hostapp.Account(email="ben@example.test")
+        hostapp.db.session.add_all([ann, ben])
+        hostapp.db.session.commit()
+        hostapp.PERMISSIONS.clear()
+        hostapp.PERMISSIONS.update(
+            {
+                "ann@example.test": {"api_key.create", "doc.read", "doc.write"},
+                "ben@example.test": {"api_key.create", "doc.read"},
+            }
+        )
+        yield HostFixture(app, hostapp, ann, ben)
+        hostapp.db.session.remove()
+        hostapp.db.drop_all()
+        hostapp.db.engine.dispose()
+
+
+class HostFixture:
+    def __init__(self, app: Flask, module: Any, ann: Any, ben: Any) -> None:
+        self.app, self.module, self.ann, self.ben = app, module, ann, ben
+        self.client = app.test_client()
+
+    @property
+    def service(self) -> Any:
+        return self.module.apikeys.service
+
+    @property
+    def permissions(self) -> dict[str, set[str]]:
+        return self.module.PERMISSIONS  # type: ignore[no-any-return]
