@@ -64,6 +64,7 @@ def test_models_fit_any_user_table_and_take_host_mixins(database_url: str) -> No
         finally:
             db.session.remove()
             db.drop_all()
+            db.engine.dispose()
 
 
 def test_init_app_twice_is_refused(database_url: str) -> None:
