@@ -27,6 +27,8 @@ from .models import KEY_PERMISSIONS, Membership, Organization, User, db
 
 apikeys = APIKeys(db=db, user_model=User, organization_model=Organization)
 login_manager = LoginManager()
+login_manager.login_view = "web.login"
+login_manager.login_message = "Sign in to manage your API keys."
 
 
 @apikeys.permissions_loader
@@ -70,6 +72,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SQLALCHEMY_DATABASE_URI=database_url,
         APIKEYS_PREFIX="fsk",
         APIKEYS_PERMISSIONS=KEY_PERMISSIONS,
+        APIKEYS_BASE_TEMPLATE="base.html",
+        APIKEYS_API_BASE_URL="/v1/me/permissions",
+        APIKEYS_MCP_URL="/mcp",
+        APIKEYS_MCP_SERVER_NAME="ledgerly",
     )
     app.config.from_prefixed_env()
     app.config.update(config or {})
@@ -80,10 +86,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     apikeys.init_app(app)
     login_manager.init_app(app)
 
+    from flask_apikeys.views import create_blueprint
+
     from .api import api
     from .cli import register_cli
+    from .web import web
 
     app.register_blueprint(api)
+    app.register_blueprint(web)
+    app.register_blueprint(create_blueprint(), url_prefix="/settings/api-keys")
     register_cli(app)
     return app
 

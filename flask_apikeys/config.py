@@ -28,6 +28,17 @@ DEFAULTS: dict[str, Any] = {
     "APIKEYS_AUDIT_EXPIRED_USE": True,
     # CLI
     "APIKEYS_USER_LOOKUP_FIELD": "email",
+    # Pages (the blueprint in views.py)
+    # Host template the pages extend; it must define the blocks ``title`` and ``content``.
+    "APIKEYS_BASE_TEMPLATE": "apikeys/base.html",
+    # Streamable-HTTP MCP server URL for the MCP snippet (a path is joined to the host URL).
+    "APIKEYS_MCP_URL": None,
+    # URL the curl and Python snippets call (a path is joined to the host URL; None = "/").
+    "APIKEYS_API_BASE_URL": None,
+    # Name of the MCP server in the MCP client snippet (None = the key prefix).
+    "APIKEYS_MCP_SERVER_NAME": None,
+    # Keys per page on the organization admin page.
+    "APIKEYS_PAGE_SIZE": 25,
 }
 
 

@@ -882,3 +882,59 @@ class KeyService:
     def _emit(self, event: str, key: Any, **data: Any) -> None:
         if self._on_event is not None:
             self._on_event(event, key, **data)
+
+    # -- added for the pages --
+
+    KEY_SORTS = ("created", "usage", "last_used")
+
+    def creation_refusal(self, user: Any, organization_id: Any = None) -> str | None:
+        """Why *user* cannot create a key in *organization_id* now, or ``None`` if they can.
+
+        Lets a page say so before the form is filled in; :meth:`issue` checks again.
+        """
+        if not self._is_active(user):
+            return "This user is not active."
+        if not self.can_create(user, organization_id):
+            return f"You need the '{self.create_permission}' permission to create API keys."
+        if self.creation_policy is not None:
+            refusal = self.creation_policy(user, organization_id)
+            if refusal:
+                return str(refusal)
+        return None
+
+    def managed_organizations(self, user: Any) -> list[Organization]:
+        """The organizations of *user* in which they hold the manage permission."""
+        return [o for o in self.organizations_of(user) if self.can_manage_organization(user, o.id)]
+
+    def key_owners(self, organization_id: Any) -> list[Any]:
+        """Users owning at least one key in *organization_id*, ordered by id."""
+        APIKey, User = self.models.APIKey, self.models.User
+        user_pk = getattr(User, self._user_pk)
+        owner_ids = sa.select(APIKey.owner_id).where(
+            APIKey.organization_id == self.models.coerce_organization_id_or_none(organization_id)
+        )
+        stmt = sa.select(User).where(user_pk.in_(owner_ids)).order_by(user_pk)
+        return list(self.session.execute(stmt).unique().scalars())
+
+    def sorted_keys_query(self, sort: str | None = None, **filters: Any) -> sa.Select[Any]:
+        """:meth:`keys_query` ordered by ``created`` (default), ``usage`` or ``last_used``."""
+        APIKey = self.models.APIKey
+        stmt = self.keys_query(**filters)
+        if sort == "usage":
+            stmt = stmt.order_by(None).order_by(APIKey.usage_count.desc(), APIKey.id.desc())
+        elif sort == "last_used":
+            stmt = stmt.order_by(None).order_by(
+                APIKey.last_used_at.is_(None), APIKey.last_used_at.desc(), APIKey.id.desc()
+            )
+        elif sort not in (None, "", "created"):
+            raise RequestRefused(f"Unknown sort {sort[:20]!r}.", field="sort")
+        return stmt
+
+    def page_of(self, stmt: sa.Select[Any], page: int, per_page: int) -> tuple[list[Any], int]:
+        """Page *page* (from 1) of *stmt* and the total number of rows."""
+        total = self.session.execute(
+            sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
+        ).scalar_one()
+        page = max(1, page)
+        rows = self.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).scalars()
+        return list(rows), int(total)

@@ -1,0 +1,77 @@
+"""The example's web pages: sign in, sign out and a home page.
+
+The API-key pages themselves come from ``flask_apikeys.views``, mounted in
+``create_app`` at ``/settings/api-keys``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from .models import User, db
+
+web = Blueprint("web", __name__)
+
+
+class LoginForm(FlaskForm):  # type: ignore[misc]
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+
+
+class LogoutForm(FlaskForm):  # type: ignore[misc]
+    pass
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never redirect to another host after signing in."""
+    if not target:
+        return url_for("web.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("web.home")
+    return target
+
+
+@web.app_context_processor
+def _logout_form() -> dict[str, Any]:
+    return {"logout_form": LogoutForm()}
+
+
+@web.get("/")
+def home() -> ResponseReturnValue:
+    return render_template("home.html")
+
+
+@web.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        email = (form.email.data or "").strip().lower()
+        user = db.session.scalar(sa.select(User).where(User.email == email))
+        if user is not None and user.active and user.check_password(form.password.data or ""):
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+        error = "That email and password do not match an active account."
+    return render_template("login.html", form=form, error=error), 401 if error else 200
+
+
+@web.post("/logout")
+@login_required
+def logout() -> ResponseReturnValue:
+    form = LogoutForm()
+    if form.validate_on_submit():
+        logout_user()
+        flash("You are signed out.")
+    return redirect(url_for("web.login"))
