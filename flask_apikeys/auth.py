@@ -10,7 +10,16 @@ from flask import current_app, has_request_context, request
 from werkzeug.local import LocalProxy
 
 from . import signals
-from .errors import APIKeyError, InsufficientScope, InvalidAPIKey, MissingAPIKey, error_for_code
+from .errors import (
+    APIKeyError,
+    InsufficientScope,
+    InvalidAPIKey,
+    IPNotAllowed,
+    MissingAPIKey,
+    RateLimited,
+    error_for_code,
+)
+from .network import address_allowed
 from .service import AuthenticationFailed, VerifiedKey
 
 if TYPE_CHECKING:
@@ -24,6 +33,8 @@ R = TypeVar("R")
 # Cached on the request object, not on ``g``: an app context (and so ``g``) can
 # outlive one request, e.g. in tests that keep a context pushed.
 _REQUEST_ATTR = "_apikeys_verified"
+#: Where ``authenticate()`` leaves the key's rate-limit decision for the response headers.
+RATE_LIMIT_ATTR = "_apikeys_rate_limit"
 _MAX_CREDENTIAL_LENGTH = 512
 
 
@@ -84,25 +95,42 @@ def presented_key() -> str | None:
 def authenticate() -> VerifiedKey:
     """Verify the request's key once per request and return it.
 
+    In order: the credential's shape; the failed-authentication throttle of the
+    client address (no query while it is exceeded); the key, its owner and their
+    permissions in one SELECT (a bad checksum costs no query); the key's IP allowlist;
+    its rate limit. Then the use is counted in memory (written later by the flusher).
+
     Raises an :class:`~flask_apikeys.errors.APIKeyError` when there is no usable key.
     """
     cached = _get_current_key()
     if cached is not None:
         return cached
     ext = _extension()
-    realm = current_app.config["APIKEYS_REALM"]
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    config = app.config
+    realm = config["APIKEYS_REALM"]
+    address = request.remote_addr  # the proxy's client address under ProxyFix
+    limits = ext.rate_limits(app)
     try:
         secret = presented_key()
     except APIKeyError as exc:
+        limits.record_failure(address)
         signals.authentication_failed.send(app, error=exc.error, key=None, display_prefix=None)
         raise
     if secret is None:
         raise MissingAPIKey(realm=realm)
+    blocked = limits.address_blocked(address)
+    if blocked is not None:
+        raise RateLimited(
+            "Too many requests with invalid API keys from your address: retry later.",
+            retry_after=blocked.reset_after,
+            realm=realm,
+        )
     service = ext.service
     try:
         verified = service.verify(secret)
     except AuthenticationFailed as failure:
+        limits.record_failure(address)
         key = failure.key
         signals.authentication_failed.send(
             app,
@@ -113,13 +141,30 @@ def authenticate() -> VerifiedKey:
         if (
             failure.code == "expired_api_key"
             and key is not None
-            and current_app.config["APIKEYS_AUDIT_EXPIRED_USE"]
+            and config["APIKEYS_AUDIT_EXPIRED_USE"]
         ):
-            service.audit(key, "expired_use", ip=request.remote_addr)
+            service.audit(key, "expired_use", ip=address)
         raise error_for_code(failure.code, failure.message) from None
+    key = verified.key
+    if key.ip_allowlist and not address_allowed(address, key.ip_allowlist):
+        signals.authentication_failed.send(
+            app, error=IPNotAllowed.error, key=key, display_prefix=key.display_prefix
+        )
+        raise IPNotAllowed(realm=realm)
+    current_request = request._get_current_object()  # type: ignore[attr-defined]
+    decision = limits.hit_key(verified.id, key.rate_limit)
+    if decision is not None:
+        if config["APIKEYS_RATELIMIT_HEADERS"]:
+            setattr(current_request, RATE_LIMIT_ATTR, decision)
+        if not decision.allowed:
+            headers = decision.headers() if config["APIKEYS_RATELIMIT_HEADERS"] else {}
+            raise RateLimited(retry_after=decision.reset_after, headers=headers, realm=realm)
     for check in ext._request_checks:
         check(verified)
-    setattr(request._get_current_object(), _REQUEST_ATTR, verified)  # type: ignore[attr-defined]
+    setattr(current_request, _REQUEST_ATTR, verified)
+    usage = ext.usage_buffer(app)
+    if usage is not None:
+        usage.record(verified.id, address)
     signals.key_authenticated.send(
         app, key=verified.key, owner=verified.owner, scopes=verified.scopes
     )

@@ -233,3 +233,37 @@ def rotate_command(display_prefix: str, grace: str) -> None:
         err=True,
     )
     click.echo(issued.secret)
+
+
+@apikeys_cli.command("set-limit")
+@click.argument("display_prefix")
+@click.argument("limit")
+@_refusals
+def set_limit_command(display_prefix: str, limit: str) -> None:
+    """Give a key its own rate limit (e.g. 100/minute), or 'default' for the app's."""
+    service = _service()
+    key = _find_key(service, display_prefix)
+    value = None if limit.strip().lower() in {"default", "none", ""} else limit
+    service.set_rate_limit(key, value)
+    shown = key.rate_limit or "the default ({})".format(
+        current_app.config["APIKEYS_DEFAULT_RATE_LIMIT"] or "unlimited"
+    )
+    click.echo(f"{key.display_prefix} is limited to {shown}.", err=True)
+
+
+@apikeys_cli.command("set-ips")
+@click.argument("display_prefix")
+@click.argument("networks", nargs=-1)
+@click.option("--clear", is_flag=True, help="Allow every address again.")
+@_refusals
+def set_ips_command(display_prefix: str, networks: tuple[str, ...], clear: bool) -> None:
+    """Restrict a key to client addresses in NETWORKS (CIDRs, IPv4 or IPv6)."""
+    if clear == bool(networks):
+        raise click.UsageError("Give one or more networks, or --clear (not both).")
+    service = _service()
+    key = _find_key(service, display_prefix)
+    service.set_ip_allowlist(key, None if clear else list(networks))
+    if key.ip_allowlist:
+        click.echo(f"{key.display_prefix} works from {', '.join(key.ip_allowlist)} only.", err=True)
+    else:
+        click.echo(f"{key.display_prefix} works from any address.", err=True)

@@ -28,6 +28,19 @@ DEFAULTS: dict[str, Any] = {
     "APIKEYS_AUDIT_EXPIRED_USE": True,
     # CLI
     "APIKEYS_USER_LOOKUP_FIELD": "email",
+    # Usage and rate limits (docs/usage-and-rate-limits.md)
+    "APIKEYS_USAGE_TRACKING": True,
+    "APIKEYS_USAGE_FLUSH_INTERVAL": 10,  # seconds; 0 = no timer, flush at exit only
+    "APIKEYS_USAGE_MAX_BUFFERED": 1000,  # uses per process that trigger an early flush
+    "APIKEYS_LAST_USED_RESOLUTION": 60,  # seconds last_used_at must advance to be written
+    "APIKEYS_DEFAULT_RATE_LIMIT": None,  # e.g. "1000/hour"; None = unlimited
+    "APIKEYS_RATELIMIT_STORAGE_URI": "memory://",  # "redis://host:6379/0" to share limits
+    "APIKEYS_RATELIMIT_STORAGE_OPTIONS": None,  # dict passed to limits' storage
+    "APIKEYS_RATELIMIT_STRATEGY": "moving-window",
+    "APIKEYS_RATELIMIT_KEY_PREFIX": "apikeys",
+    "APIKEYS_RATELIMIT_FAIL_OPEN": True,  # storage down: serve (True) or refuse (False)
+    "APIKEYS_RATELIMIT_HEADERS": True,  # RateLimit-* headers on limited keys' responses
+    "APIKEYS_FAILED_AUTH_LIMIT": "30/minute",  # refused keys per client address; None = off
     # Pages (the blueprint in views.py)
     # Host template the pages extend; it must define the blocks ``title`` and ``content``.
     "APIKEYS_BASE_TEMPLATE": "apikeys/base.html",
@@ -63,3 +76,16 @@ def as_lifetime(value: Any) -> dt.timedelta | None:
     if isinstance(value, str) and value.strip().isdigit():
         return dt.timedelta(days=int(value))
     raise RuntimeError("APIKEYS_MAX_LIFETIME must be a number of days or a timedelta")
+
+
+def as_seconds(value: Any, name: str) -> float:
+    """A non-negative number of seconds (``None`` and ``""`` are 0)."""
+    if value is None or value == "":
+        return 0.0
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise RuntimeError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not seconds >= 0:
+        raise RuntimeError(f"{name} must be a non-negative number of seconds")
+    return seconds

@@ -139,9 +139,10 @@ class RateLimited(APIKeyError, TooManyRequests):
         headers: dict[str, str] | None = None,
         **kw: Any,
     ) -> None:
-        self.retry_after = max(1, int(retry_after))
         self.extra_headers = dict(headers or {})
         super().__init__(message, **kw)
+        # After super(): werkzeug's TooManyRequests.__init__ resets retry_after to None.
+        self.retry_after = max(1, int(retry_after))
 
     def challenge(self) -> str | None:
         return None

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, has_app_context
+import sqlalchemy as sa
+from flask import Flask, Response, current_app, has_app_context, request
 
 from . import config as _config
 from . import signals
-from .auth import is_key_request, load_user_from_request
+from .auth import RATE_LIMIT_ATTR, is_key_request, load_user_from_request
 from .models import Models, build_models
+from .ratelimit import RateLimits
 from .service import KeyService, VerifiedKey
+from .usage import UsageBuffer
 
 __all__ = ["APIKeys"]
 
@@ -57,6 +62,10 @@ class APIKeys:
         self._permission_vocabulary: dict[str, str] = dict(permissions or {})
         #: Called with each verified key before the view runs; may raise an APIKeyError.
         self._request_checks: list[Callable[[VerifiedKey], None]] = []
+        #: Per-app state (the cached service, usage buffer, rate limits), keyed by app.
+        self._states: weakref.WeakKeyDictionary[Flask, _AppState] = weakref.WeakKeyDictionary()
+        self._states_lock = threading.Lock()
+        self._vocabulary_version = 0
         if db is not None and user_model is not None:
             self.setup_models(
                 db,
@@ -104,6 +113,7 @@ class APIKeys:
         if self._prefix is not None:
             app.config["APIKEYS_PREFIX"] = self._prefix
         app.extensions["apikeys"] = self
+        app.after_request(_add_rate_limit_headers)
         from .cli import apikeys_cli
 
         if "apikeys" not in app.cli.commands:
@@ -118,21 +128,25 @@ class APIKeys:
         a cached lookup). ``organization_id`` is ``None`` for keys without one.
         """
         self._permissions_loader = func
+        self._vocabulary_version += 1  # makes the cached services be rebuilt
         return func
 
     def organization_loader(self, func: F) -> F:
         """Register ``func(user) -> iterable of organizations``, each with ``id`` and ``name``."""
         self._organization_loader = func
+        self._vocabulary_version += 1
         return func
 
     def creation_policy(self, func: F) -> F:
         """Register ``func(user, organization_id) -> str | None``: a message refuses creation."""
         self._creation_policy = func
+        self._vocabulary_version += 1
         return func
 
     def register_permissions(self, permissions: Mapping[str, str]) -> None:
         """Add to the permission vocabulary keys can hold: ``{"invoice.read": "Read invoices"}``."""
         self._permission_vocabulary.update(permissions)
+        self._vocabulary_version += 1
 
     # -- what the rest of the package uses ---------------------------------------------
 
@@ -150,13 +164,38 @@ class APIKeys:
 
     @property
     def service(self) -> KeyService:
-        """The :class:`KeyService` for the current app, over ``db.session``."""
+        """The :class:`KeyService` for the current app, over ``db.session``.
+
+        Made once per app and configuration (it holds no request state: its session
+        is the scoped ``db.session``), so the hot path does not rebuild it.
+        """
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        state = self._state(app)
+        signature = self._service_signature(app.config)
+        if state.service is None or state.service_signature != signature:
+            state.service = self._make_service(app)
+            state.service_signature = signature
+        return state.service
+
+    def _service_signature(self, cfg: Mapping[str, Any]) -> tuple[Any, ...]:
+        permissions = cfg["APIKEYS_PERMISSIONS"]
+        return (
+            cfg["APIKEYS_PREFIX"],
+            cfg["APIKEYS_PEPPER"],
+            cfg["APIKEYS_CREATE_PERMISSION"],
+            cfg["APIKEYS_MANAGE_PERMISSION"],
+            cfg["APIKEYS_MAX_LIFETIME"],
+            tuple(permissions.items()) if isinstance(permissions, Mapping) else permissions,
+            self._vocabulary_version,
+        )
+
+    def _make_service(self, app: Flask) -> KeyService:
         if self._permissions_loader is None:
             raise RuntimeError(
                 "flask-apikeys needs a permissions loader: decorate a function "
                 "with @apikeys.permissions_loader"
             )
-        cfg = current_app.config
+        cfg = app.config
         vocabulary = self.permission_vocabulary()
         return KeyService(
             self.db.session,
@@ -173,9 +212,99 @@ class APIKeys:
             on_event=_send_signal,
         )
 
+    def _state(self, app: Flask) -> _AppState:
+        state = self._states.get(app)
+        if state is None:
+            with self._states_lock:
+                state = self._states.get(app)
+                if state is None:
+                    state = self._states[app] = _AppState()
+        return state
+
+    # -- usage and rate limits -------------------------------------------------------------
+
+    def rate_limits(self, app: Flask | None = None) -> RateLimits:
+        """The app's :class:`~flask_apikeys.ratelimit.RateLimits` (made from its config)."""
+        app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+        state = self._state(app)
+        cfg = app.config
+        signature = (
+            cfg["APIKEYS_RATELIMIT_STORAGE_URI"],
+            cfg["APIKEYS_RATELIMIT_STRATEGY"],
+            cfg["APIKEYS_DEFAULT_RATE_LIMIT"],
+            cfg["APIKEYS_FAILED_AUTH_LIMIT"],
+            cfg["APIKEYS_RATELIMIT_KEY_PREFIX"],
+            cfg["APIKEYS_RATELIMIT_FAIL_OPEN"],
+        )
+        if state.rate_limits is None or state.rate_limits_signature != signature:
+            state.rate_limits = RateLimits(
+                cfg["APIKEYS_RATELIMIT_STORAGE_URI"] or "memory://",
+                strategy=cfg["APIKEYS_RATELIMIT_STRATEGY"],
+                default_limit=cfg["APIKEYS_DEFAULT_RATE_LIMIT"],
+                failed_auth_limit=cfg["APIKEYS_FAILED_AUTH_LIMIT"],
+                key_prefix=cfg["APIKEYS_RATELIMIT_KEY_PREFIX"],
+                fail_open=bool(cfg["APIKEYS_RATELIMIT_FAIL_OPEN"]),
+                storage_options=cfg["APIKEYS_RATELIMIT_STORAGE_OPTIONS"],
+            )
+            state.rate_limits_signature = signature
+        return state.rate_limits
+
+    def usage_buffer(self, app: Flask | None = None) -> UsageBuffer | None:
+        """The app's usage buffer, made at its first use; ``None`` when tracking is off."""
+        app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+        state = self._state(app)
+        if state.usage is not None:
+            return state.usage
+        cfg = app.config
+        if not cfg["APIKEYS_USAGE_TRACKING"]:
+            return None
+        with self._states_lock:
+            if state.usage is None:
+                models = self.models
+                with app.app_context():
+                    engine = self.db.session.get_bind(mapper=sa.inspect(models.APIKey))
+                state.usage = UsageBuffer(
+                    engine,
+                    models.APIKey.__table__,
+                    models.APIKeyUsageDay.__table__,
+                    interval=_config.as_seconds(
+                        cfg["APIKEYS_USAGE_FLUSH_INTERVAL"], "APIKEYS_USAGE_FLUSH_INTERVAL"
+                    ),
+                    max_buffered=int(cfg["APIKEYS_USAGE_MAX_BUFFERED"]),
+                    last_used_resolution=_config.as_seconds(
+                        cfg["APIKEYS_LAST_USED_RESOLUTION"], "APIKEYS_LAST_USED_RESOLUTION"
+                    ),
+                )
+        return state.usage
+
+    def flush_usage(self, app: Flask | None = None) -> int:
+        """Write the app's buffered usage now; return how many uses were written."""
+        app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+        state = self._state(app)
+        return state.usage.flush() if state.usage is not None else 0
+
     # Flask-Login integration, re-exported for convenience.
     load_user_from_request = staticmethod(load_user_from_request)
     is_key_request = staticmethod(is_key_request)
+
+
+class _AppState:
+    """What one app keeps between requests."""
+
+    def __init__(self) -> None:
+        self.service: KeyService | None = None
+        self.service_signature: tuple[Any, ...] = ()
+        self.rate_limits: RateLimits | None = None
+        self.rate_limits_signature: tuple[Any, ...] = ()
+        self.usage: UsageBuffer | None = None
+
+
+def _add_rate_limit_headers(response: Response) -> Response:
+    decision = getattr(request, RATE_LIMIT_ATTR, None)
+    if decision is not None:
+        for name, value in decision.headers().items():
+            response.headers.setdefault(name, value)
+    return response
 
 
 def _send_signal(event: str, key: Any, **data: Any) -> None:

@@ -1,0 +1,352 @@
+"""Usage counts and last-used times, without a write per request.
+
+Each process keeps a small in-memory buffer: per key, how many verified requests it
+served (in total and per UTC day) and when and from where it was last used.
+:meth:`UsageBuffer.record` is a dictionary update under a lock, a microsecond or two.
+A flusher thread writes the buffer out every ``interval`` seconds (sooner when
+``max_buffered`` uses are waiting), and :func:`flush_all` writes every buffer of the
+process at exit (``atexit``, and gunicorn's ``worker_exit`` hook if configured).
+
+The writes are atomic increments, so any number of processes and hosts can flush
+into the same database and the counts stay exact::
+
+    UPDATE api_keys SET usage_count = usage_count + :delta, ... WHERE id = :id
+    INSERT INTO api_key_usage_days (key_id, day, count) VALUES (...)
+        ON CONFLICT (key_id, day) DO UPDATE SET count = count + excluded.count
+
+``last_used_at`` only moves forward, and only by at least ``last_used_resolution``
+seconds, whatever order the flushers of several processes run in.
+
+A flush runs in one transaction on its own connection (never the request's session).
+When it fails, the deltas go back into the buffer and the next flush retries them. A
+process killed with SIGKILL loses what it had buffered: at most ``interval`` seconds or
+``max_buffered`` uses, whichever comes first.
+
+Layer 3: SQLAlchemy only, no Flask.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from .models import UTCDateTime, utcnow
+
+__all__ = ["UsageBuffer", "UsageSnapshot", "flush_all"]
+
+logger = logging.getLogger("flask_apikeys")
+
+# Every live buffer of this process, for the flusher thread and for flush_all().
+_BUFFERS: weakref.WeakSet[UsageBuffer] = weakref.WeakSet()
+_REGISTRY_LOCK = threading.Lock()
+_FLUSHER: _Flusher | None = None
+
+
+@dataclass
+class UsageSnapshot:
+    """What a buffer held when it was swapped out for a flush."""
+
+    counts: dict[int, int]
+    days: dict[tuple[int, dt.date], int]
+    last_used: dict[int, tuple[dt.datetime, str | None]]
+
+    @property
+    def uses(self) -> int:
+        return sum(self.counts.values())
+
+    def __bool__(self) -> bool:
+        return bool(self.counts) or bool(self.last_used)
+
+
+class UsageBuffer:
+    """Buffered usage of one app's keys, flushed to *engine* with atomic increments.
+
+    *engine* is a SQLAlchemy engine or a callable returning one (resolved at the first
+    flush); *key_table* and *day_table* are the ``APIKey`` and ``APIKeyUsageDay`` tables.
+    ``interval`` of ``0`` or ``None`` starts no flusher thread: call :meth:`flush`
+    yourself (tests do), and the buffer is still flushed at exit.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine | Callable[[], sa.Engine],
+        key_table: sa.Table,
+        day_table: sa.Table,
+        *,
+        interval: float | None = 10.0,
+        max_buffered: int = 10_000,
+        last_used_resolution: float = 60.0,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self._engine = engine
+        self.key_table = key_table
+        self.day_table = day_table
+        self.interval = float(interval or 0)
+        self.max_buffered = max(1, int(max_buffered))
+        self.last_used_resolution = dt.timedelta(seconds=max(0.0, float(last_used_resolution)))
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._reset()
+        self._next_flush = time.monotonic() + self.interval
+        self._failing_since: float | None = None
+        self._update_stmt = self._build_update()
+        with _REGISTRY_LOCK:
+            _BUFFERS.add(self)
+
+    # -- recording (the hot path) ------------------------------------------------------
+
+    def _reset(self) -> None:
+        self._counts: dict[int, int] = {}
+        self._days: dict[tuple[int, dt.date], int] = {}
+        self._last: dict[int, tuple[dt.datetime, str | None]] = {}
+        self._pending = 0
+
+    def record(self, key_id: int, ip: str | None = None, at: dt.datetime | None = None) -> None:
+        """Count one use of *key_id* from *ip* at *at* (default now); no I/O, never raises."""
+        at = at or self.clock()
+        day = at.date()
+        with self._lock:
+            self._counts[key_id] = self._counts.get(key_id, 0) + 1
+            day_key = (key_id, day)
+            self._days[day_key] = self._days.get(day_key, 0) + 1
+            last = self._last.get(key_id)
+            if last is None or at >= last[0]:
+                self._last[key_id] = (at, ip)
+            self._pending += 1
+            full = self._pending >= self.max_buffered
+        if self.interval > 0:
+            _ensure_flusher()
+            if full and _FLUSHER is not None:
+                _FLUSHER.wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Uses recorded and not yet flushed."""
+        with self._lock:
+            return self._pending
+
+    def snapshot(self) -> UsageSnapshot:
+        """Take the buffered usage out of the buffer (the caller must write or restore it)."""
+        with self._lock:
+            taken = UsageSnapshot(self._counts, self._days, self._last)
+            self._reset()
+        return taken
+
+    def restore(self, taken: UsageSnapshot) -> None:
+        """Put back a snapshot whose write failed, merging with what arrived since."""
+        with self._lock:
+            for key_id, delta in taken.counts.items():
+                self._counts[key_id] = self._counts.get(key_id, 0) + delta
+            for day_key, delta in taken.days.items():
+                self._days[day_key] = self._days.get(day_key, 0) + delta
+            for key_id, (at, ip) in taken.last_used.items():
+                last = self._last.get(key_id)
+                if last is None or at > last[0]:
+                    self._last[key_id] = (at, ip)
+            self._pending += taken.uses
+
+    # -- flushing ------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> sa.Engine:
+        if not isinstance(self._engine, sa.Engine):
+            self._engine = self._engine()
+        return self._engine
+
+    def _build_update(self) -> sa.Update:
+        t = self.key_table
+        advanced = sa.or_(
+            t.c.last_used_at.is_(None),
+            t.c.last_used_at <= sa.bindparam("u_threshold", type_=UTCDateTime()),
+        )
+        # SET expressions read the row as it was, so both CASEs test the old time;
+        # the IP is listed first for databases that evaluate SET left to right.
+        return (
+            sa.update(t)
+            .where(t.c.id == sa.bindparam("u_id"))
+            .values(
+                {
+                    t.c.usage_count: t.c.usage_count + sa.bindparam("u_delta", type_=sa.BigInteger),
+                    t.c.last_used_ip: sa.case(
+                        (advanced, sa.bindparam("u_ip", type_=t.c.last_used_ip.type)),
+                        else_=t.c.last_used_ip,
+                    ),
+                    t.c.last_used_at: sa.case(
+                        (advanced, sa.bindparam("u_at", type_=UTCDateTime())),
+                        else_=t.c.last_used_at,
+                    ),
+                }
+            )
+        )
+
+    def flush(self) -> int:
+        """Write the buffer out in one transaction; return how many uses were written.
+
+        Raises when the database refuses, after putting the usage back in the buffer.
+        """
+        with self._flush_lock:
+            taken = self.snapshot()
+            if not taken:
+                return 0
+            try:
+                with self.engine.begin() as conn:
+                    self._write(conn, taken)
+            except BaseException:
+                self.restore(taken)
+                raise
+            return taken.uses
+
+    def flush_quietly(self) -> int:
+        """:meth:`flush`, logging instead of raising (for the timer and exit hooks)."""
+        try:
+            written = self.flush()
+        except Exception:
+            now = time.monotonic()
+            if self._failing_since is None or now - self._failing_since > 60:
+                logger.exception(
+                    "flask-apikeys could not write key usage (%d uses kept; will retry)",
+                    self.pending,
+                )
+                self._failing_since = now
+            return 0
+        if self._failing_since is not None:
+            logger.warning("flask-apikeys wrote key usage again")
+            self._failing_since = None
+        return written
+
+    def _write(self, conn: sa.Connection, taken: UsageSnapshot) -> None:
+        # A fixed order (by key id, then day) so that concurrent flushers of several
+        # processes lock rows in the same order and cannot deadlock each other.
+        rows = []
+        for key_id in sorted(taken.counts.keys() | taken.last_used.keys()):
+            at, ip = taken.last_used.get(key_id, (None, None))
+            rows.append(
+                {
+                    "u_id": key_id,
+                    "u_delta": taken.counts.get(key_id, 0),
+                    "u_at": at,
+                    "u_ip": ip,
+                    "u_threshold": (at - self.last_used_resolution) if at is not None else None,
+                }
+            )
+        if rows:
+            conn.execute(self._update_stmt, rows)
+        days = [
+            {"key_id": key_id, "day": day, "count": count}
+            for (key_id, day), count in sorted(taken.days.items())
+            if count
+        ]
+        if days:
+            self._upsert_days(conn, days)
+
+    def _upsert_days(self, conn: sa.Connection, days: list[dict[str, Any]]) -> None:
+        t = self.day_table
+        name = conn.dialect.name
+        if name in {"postgresql", "sqlite"}:
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            stmt: Any = (postgresql.insert if name == "postgresql" else sqlite.insert)(t)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[t.c.key_id, t.c.day],
+                    set_={"count": t.c["count"] + stmt.excluded["count"]},
+                ),
+                days,
+            )
+            return
+        # Other databases: increment, and insert the rows that did not exist yet.
+        update = (
+            sa.update(t)
+            .where(t.c.key_id == sa.bindparam("d_key"), t.c.day == sa.bindparam("d_day"))
+            .values({t.c["count"]: t.c["count"] + sa.bindparam("d_count", type_=sa.BigInteger)})
+        )
+        for row in days:
+            params = {"d_key": row["key_id"], "d_day": row["day"], "d_count": row["count"]}
+            if conn.execute(update, params).rowcount == 0:
+                conn.execute(sa.insert(t), row)
+
+    def _due(self, now: float) -> bool:
+        if self.interval <= 0:
+            return False
+        with self._lock:
+            pending = self._pending
+        return pending >= self.max_buffered or (pending > 0 and now >= self._next_flush)
+
+    def close(self) -> None:
+        """Flush what is buffered and stop taking part in the flusher thread."""
+        self.flush_quietly()
+        with _REGISTRY_LOCK:
+            _BUFFERS.discard(self)
+
+
+def flush_all() -> int:
+    """Flush every buffer of this process (at exit; also handy in tests and scripts)."""
+    with _REGISTRY_LOCK:
+        buffers = list(_BUFFERS)
+    return sum(buffer.flush_quietly() for buffer in buffers)
+
+
+class _Flusher(threading.Thread):
+    """One daemon thread per process that flushes every buffer when it is due."""
+
+    def __init__(self) -> None:
+        super().__init__(name="flask-apikeys-usage-flusher", daemon=True)
+        self.wake = threading.Event()
+        self.stopping = False
+
+    def run(self) -> None:
+        while not self.stopping:
+            with _REGISTRY_LOCK:
+                buffers = list(_BUFFERS)
+            intervals = [b.interval for b in buffers if b.interval > 0]
+            self.wake.wait(min(intervals, default=1.0) / 4 if intervals else 1.0)
+            self.wake.clear()
+            now = time.monotonic()
+            for buffer in buffers:
+                if buffer._due(now):
+                    buffer._next_flush = now + buffer.interval
+                    buffer.flush_quietly()
+
+
+def _ensure_flusher() -> None:
+    global _FLUSHER
+    if _FLUSHER is not None and _FLUSHER.is_alive():
+        return
+    with _REGISTRY_LOCK:
+        if _FLUSHER is None or not _FLUSHER.is_alive():
+            _FLUSHER = _Flusher()
+            _FLUSHER.start()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with empty buffers and no flusher: the parent owns its counts."""
+    global _FLUSHER, _REGISTRY_LOCK
+    _FLUSHER = None
+    _REGISTRY_LOCK = threading.Lock()
+    for buffer in list(_BUFFERS):
+        buffer._lock = threading.Lock()
+        buffer._flush_lock = threading.Lock()
+        buffer._reset()
+
+
+def _stop_flusher() -> None:
+    if _FLUSHER is not None:
+        _FLUSHER.stopping = True
+        _FLUSHER.wake.set()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(flush_all)
+atexit.register(_stop_flusher)
