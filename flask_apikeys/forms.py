@@ -22,6 +22,11 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from .service import NAME_MAX_LENGTH, REASON_MAX_LENGTH
 
+try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
+    from wtforms import SelectChoice as _SelectChoice
+except ImportError:  # pragma: no cover - older WTForms
+    _SelectChoice = None
+
 __all__ = [
     "EXPIRY_CHOICES",
     "GRACE_CHOICES",
@@ -58,6 +63,13 @@ ACCESS_CHOICES = [
 ]
 
 
+def choices(pairs: list[tuple[str, str]]) -> list[Any]:
+    """*pairs* as the choices this WTForms version prefers."""
+    if _SelectChoice is None:  # pragma: no cover
+        return list(pairs)
+    return [_SelectChoice(value, label) for value, label in pairs]
+
+
 def _strip(value: Any) -> Any:
     return " ".join(value.split()) if isinstance(value, str) else value
 
@@ -74,10 +86,10 @@ class CreateKeyForm(FlaskForm):
     )
     organization = SelectField("Organization", choices=[], validate_choice=False)
     expires = RadioField(
-        "Expiration", choices=[(v, label) for v, label, _ in EXPIRY_CHOICES], default="90d"
+        "Expiration", choices=choices([(v, label) for v, label, _ in EXPIRY_CHOICES]), default="90d"
     )
     expires_on = DateField("Expiration date", validators=[Optional()])
-    access = RadioField("Access", choices=ACCESS_CHOICES, default="custom")
+    access = RadioField("Access", choices=choices(ACCESS_CHOICES), default="custom")
     scopes = SelectMultipleField("Permissions", choices=[], validate_choice=False)
 
 
@@ -93,7 +105,7 @@ class RenameForm(FlaskForm):
 
 
 class RotateForm(FlaskForm):
-    grace = SelectField("When should the old key stop working?", choices=GRACE_CHOICES)
+    grace = SelectField("When should the old key stop working?", choices=choices(GRACE_CHOICES))
 
 
 class RevokeForm(FlaskForm):

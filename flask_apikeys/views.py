@@ -44,6 +44,7 @@ from .forms import (
     RenameForm,
     RevokeForm,
     RotateForm,
+    choices,
 )
 from .models import KeyStatus, utcnow
 from .service import (
@@ -257,14 +258,14 @@ def index() -> ResponseReturnValue:
 # -- create -----------------------------------------------------------------------------
 
 
-def _expiry_choices(service: KeyService) -> list[tuple[str, str]]:
+def _expiry_choices(service: KeyService) -> list[Any]:
     limit = service.max_lifetime
-    choices = []
+    allowed: list[tuple[str, str]] = []
     for value, label, days in EXPIRY_CHOICES:
         if limit is not None and (value == "never" or (days is not None and days > limit.days)):
             continue
-        choices.append((value, label))
-    return choices
+        allowed.append((value, label))
+    return choices(allowed)
 
 
 def _scope_grid(
@@ -295,11 +296,12 @@ def new() -> ResponseReturnValue:
     orgs = service.organizations_of(user)
     form = CreateKeyForm()
     form.expires.choices = _expiry_choices(service)
-    if form.expires.default not in dict(form.expires.choices):
-        form.expires.default = form.expires.choices[0][0]
+    values = [choice.value for choice in form.expires.choices]
+    if form.expires.default not in values:
+        form.expires.default = values[0]
         if not form.is_submitted():
             form.expires.data = form.expires.default
-    form.organization.choices = [(str(o.id), o.name) for o in orgs]
+    form.organization.choices = choices([(str(o.id), o.name) for o in orgs])
     creatable = [o for o in orgs if service.creation_refusal(user, o.id) is None]
     if not form.is_submitted() and creatable:
         form.organization.data = str(creatable[0].id)
