@@ -24,7 +24,7 @@ def test_grid_groups_by_resource_and_disables_what_the_user_lacks(bob):
     assert write and "disabled" in write.group(0)
     read = re.search(r'<input type="checkbox" name="scopes" value="invoice.read"[^>]*>', html, re.S)
     assert read and "disabled" not in read.group(0)
-    assert "You don’t have this permission" in html
+    assert "You don\u2019t have this permission" in html
     assert "See invoices" in html  # the description
 
 
