@@ -48,6 +48,9 @@ logger = logging.getLogger("flask_apikeys")
 
 # Every live buffer of this process, for the flusher thread and for flush_all().
 _BUFFERS: weakref.WeakSet[UsageBuffer] = weakref.WeakSet()
+# Buffers holding unwritten usage, held strongly so that no count is lost with its app.
+_DIRTY: set[UsageBuffer] = set()
+_WATCHED_TABLES: weakref.WeakSet[sa.Table] = weakref.WeakSet()
 _REGISTRY_LOCK = threading.Lock()
 _FLUSHER: _Flusher | None = None
 
@@ -103,6 +106,9 @@ class UsageBuffer:
         self._update_stmt = self._build_update()
         with _REGISTRY_LOCK:
             _BUFFERS.add(self)
+            if key_table not in _WATCHED_TABLES:
+                _WATCHED_TABLES.add(key_table)
+                sa.event.listen(key_table, "after_drop", _forget_dropped)
 
     # -- recording (the hot path) ------------------------------------------------------
 
@@ -117,6 +123,8 @@ class UsageBuffer:
         at = at or self.clock()
         day = at.date()
         with self._lock:
+            if not self._pending:
+                _DIRTY.add(self)
             self._counts[key_id] = self._counts.get(key_id, 0) + 1
             day_key = (key_id, day)
             self._days[day_key] = self._days.get(day_key, 0) + 1
@@ -141,11 +149,14 @@ class UsageBuffer:
         with self._lock:
             taken = UsageSnapshot(self._counts, self._days, self._last)
             self._reset()
+            _DIRTY.discard(self)
         return taken
 
     def restore(self, taken: UsageSnapshot) -> None:
         """Put back a snapshot whose write failed, merging with what arrived since."""
         with self._lock:
+            if taken:
+                _DIRTY.add(self)
             for key_id, delta in taken.counts.items():
                 self._counts[key_id] = self._counts.get(key_id, 0) + delta
             for day_key, delta in taken.days.items():
@@ -170,8 +181,8 @@ class UsageBuffer:
             t.c.last_used_at.is_(None),
             t.c.last_used_at <= sa.bindparam("u_threshold", type_=UTCDateTime()),
         )
-        # SET expressions read the row as it was, so both CASEs test the old time;
-        # the IP is listed first for databases that evaluate SET left to right.
+        # SET expressions read the row as it was (SQLite and PostgreSQL), so both
+        # CASEs test the old time.
         return (
             sa.update(t)
             .where(t.c.id == sa.bindparam("u_id"))
@@ -290,6 +301,13 @@ class UsageBuffer:
             _BUFFERS.discard(self)
 
 
+def _forget_dropped(table: sa.Table, connection: sa.Connection, **kw: Any) -> None:
+    """The key table was dropped (tests tear down): its buffered usage has nowhere to go."""
+    for buffer in list(_BUFFERS):
+        if buffer.key_table is table and buffer._engine is connection.engine:
+            buffer.snapshot()
+
+
 def flush_all() -> int:
     """Flush every buffer of this process (at exit; also handy in tests and scripts)."""
     with _REGISTRY_LOCK:
@@ -334,6 +352,7 @@ def _after_fork_in_child() -> None:
     global _FLUSHER, _REGISTRY_LOCK
     _FLUSHER = None
     _REGISTRY_LOCK = threading.Lock()
+    _DIRTY.clear()
     for buffer in list(_BUFFERS):
         buffer._lock = threading.Lock()
         buffer._flush_lock = threading.Lock()
