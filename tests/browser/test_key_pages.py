@@ -143,8 +143,10 @@ def _tab_to(page, predicate: str, limit: int = 40) -> None:
 def test_the_create_flow_works_with_the_keyboard_alone(new_page, server):
     page = new_page()
     page.goto("/login?next=/settings/api-keys/new")
-    page.keyboard.type("bob@acme.test")  # the email field has autofocus
+    expect(page.get_by_label("Email")).to_be_focused()  # autofocus
+    page.keyboard.type("bob@acme.test")
     page.keyboard.press("Tab")
+    expect(page.get_by_label("Password")).to_be_focused()
     page.keyboard.type("demo-password")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Create an API key")).to_be_visible()
