@@ -38,6 +38,15 @@ def _normalise(url: str) -> str:
     return url
 
 
+@pytest.fixture(autouse=True)
+def _push_request_context() -> Iterator[None]:
+    """Replace pytest-flask's fixture of this name, which keeps one request context
+    pushed for the whole test: every client request would then share one ``g``, so
+    Flask-Login's cached user would leak from one request (or client) to the next.
+    Real requests never share ``g``; neither do these tests."""
+    yield
+
+
 @contextmanager
 def _fresh_schema(url: str) -> Iterator[str]:
     """A URL whose connections live in a new PostgreSQL schema, dropped afterwards."""

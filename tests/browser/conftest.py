@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.globals import _cv_request
 from werkzeug.serving import make_server
 
 from tests.conftest import service_unavailable
@@ -51,10 +50,6 @@ def chromium() -> Iterator[Any]:
 @pytest.fixture
 def server(app: Flask) -> Iterator[str]:
     """The example app served over HTTP on 127.0.0.1, on the test database."""
-    # pytest-flask pushed a request context for the test; the server thread has its own.
-    ctx = _cv_request.get(None)
-    if ctx is not None:
-        ctx.pop()
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -62,8 +57,6 @@ def server(app: Flask) -> Iterator[str]:
     httpd.shutdown()
     thread.join(5)
     httpd.server_close()
-    if ctx is not None:
-        ctx.push()
 
 
 @pytest.fixture

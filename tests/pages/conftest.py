@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.globals import _cv_request
 from flask.testing import FlaskClient
 
 PREFIX = "/settings/api-keys"
@@ -57,26 +55,6 @@ class Browser:
         response = self.submit("/new", "/new", data)
         assert response.status_code == 200, response.text
         return response, shown_secret(response.text)
-
-
-@pytest.fixture(autouse=True)
-def _each_request_in_its_own_context(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Undo pytest-flask's test-long request context while a page test runs.
-
-    With that context pushed, every client request shares one ``g``, so Flask-Login's
-    cached user (and the verified key) would leak from one request, or one client, to
-    the next. Real requests never share ``g``; neither do these tests.
-    """
-    if "app" not in request.fixturenames:
-        yield
-        return
-    request.getfixturevalue("_push_request_context")
-    ctx = _cv_request.get(None)
-    if ctx is not None:
-        ctx.pop()
-    yield
-    if ctx is not None:
-        ctx.push()
 
 
 @pytest.fixture
