@@ -12,6 +12,7 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
+    HiddenField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -91,6 +92,9 @@ class CreateKeyForm(FlaskForm):
     expires_on = DateField("Expiration date", validators=[Optional()])
     access = RadioField("Access", choices=choices(ACCESS_CHOICES), default="custom")
     scopes = SelectMultipleField("Permissions", choices=[], validate_choice=False)
+    #: One per rendered form, so a re-sent POST (a refreshed show-once page) is
+    #: recognised instead of creating a second key.
+    submission = HiddenField(validators=[Length(max=64)])
 
 
 class RenameForm(FlaskForm):

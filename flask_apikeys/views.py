@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,6 +30,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -291,10 +293,29 @@ def _scope_grid(
     return [(resource.replace("_", " ").capitalize(), items) for resource, items in groups.items()]
 
 
+_SUBMITTED = "apikeys_submitted_forms"
+_SUBMITTED_KEEP = 20
+
+
+def _already_submitted(token: str | None) -> bool:
+    return bool(token) and token in session.get(_SUBMITTED, [])
+
+
+def _mark_submitted(token: str | None) -> None:
+    if token:
+        session[_SUBMITTED] = [*session.get(_SUBMITTED, []), token][-_SUBMITTED_KEEP:]
+
+
 def new() -> ResponseReturnValue:
     service, user = _service(), _user()
     orgs = service.organizations_of(user)
     form = CreateKeyForm()
+    if not form.is_submitted():
+        form.submission.data = secrets.token_urlsafe(16)
+    elif _already_submitted(form.submission.data) and form.validate():
+        # The browser sent the same form again (e.g. a refresh of the show-once page).
+        flash("That key was already created; its secret is shown only once.", "info")
+        return redirect(url_for(".index"))
     form.expires.choices = _expiry_choices(service)
     values = [choice.value for choice in form.expires.choices]
     if form.expires.default not in values:
@@ -318,6 +339,7 @@ def new() -> ResponseReturnValue:
             _form_error(form, exc)
             status = 400
         else:
+            _mark_submitted(form.submission.data)
             return _show_once(issued)
     elif form.is_submitted():
         _csrf_or_400(form)

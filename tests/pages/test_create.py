@@ -241,3 +241,31 @@ def test_organization_select_when_the_user_has_several(app, browser, db_key):
     )
     assert response.status_code == 400
     assert "You are not a member of that organization." in response.text
+
+
+def test_sending_the_create_form_twice_makes_one_key(bob, app):
+    """A refresh of the show-once page re-sends the POST: it must not make a second key."""
+    import re
+
+    from example_app import apikeys
+    from tests.pages.conftest import PREFIX, csrf_token
+
+    page = bob.get("/new").text
+    submission = re.search(r'name="submission" type="hidden" value="([^"]+)"', page).group(1)
+    data = {
+        "name": "Twice",
+        "expires": "90d",
+        "access": "custom",
+        "scopes": ["client.read"],
+        "csrf_token": csrf_token(page),
+        "submission": submission,
+    }
+    first = bob.client.post(PREFIX + "/new", data=data)
+    assert first.status_code == 200 and "fsk_" in first.text
+    again = bob.client.post(PREFIX + "/new", data=data)
+    assert again.status_code == 302 and again.headers["Location"].endswith(PREFIX + "/")
+    assert "fsk_" not in again.text
+    with app.app_context():
+        assert [k.name for k in apikeys.service.list_keys()].count("Twice") == 1
+    listing = bob.client.get(PREFIX + "/").text
+    assert "already created" in listing
