@@ -602,11 +602,23 @@ class KeyService:
         return True
 
     def usable_keys_of(self, owner: Any, organization_id: Any = None) -> list[Any]:
-        return [
-            k
-            for k in self.list_keys(owner=owner, organization_id=organization_id)
-            if k.status_at(self.clock()) == KeyStatus.ACTIVE
-        ]
+        """The keys of *owner* (in *organization_id*, when given) that still work."""
+        stmt = self.keys_query(owner=owner, organization_id=organization_id)
+        return list(self.session.execute(stmt.where(self.usable_clause())).scalars())
+
+    def usable_key_counts(self, organization_id: Any) -> dict[Any, int]:
+        """How many working keys each owner has in *organization_id*, in one query."""
+        APIKey = self.models.APIKey
+        stmt = (
+            sa.select(APIKey.owner_id, sa.func.count())
+            .where(
+                APIKey.organization_id
+                == self.models.coerce_organization_id_or_none(organization_id),
+                self.usable_clause(),
+            )
+            .group_by(APIKey.owner_id)
+        )
+        return {owner_id: int(count) for owner_id, count in self.session.execute(stmt)}
 
     def revoke_user_keys(
         self,
@@ -628,15 +640,7 @@ class KeyService:
             )
         reason = self._clean_reason(reason) or "offboarded"
         now = self.clock()
-        keys = (
-            self.session.execute(
-                self.keys_query(owner=owner, organization_id=organization_id).where(
-                    self.usable_clause(now)
-                )
-            )
-            .scalars()
-            .all()
-        )
+        keys = self.usable_keys_of(owner, organization_id)
         for key in keys:
             key.revoked_at = now
             key.revoked_reason = reason

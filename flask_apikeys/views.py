@@ -691,8 +691,9 @@ def organization() -> ResponseReturnValue:
     )
     keys, total = service.page_of(stmt, page, per_page)
     pages = max(1, -(-total // per_page))
+    usable = service.usable_key_counts(org.id)
     members = [
-        {"user": u, "id": service.user_id(u), "usable": len(service.usable_keys_of(u, org.id))}
+        {"user": u, "id": service.user_id(u), "usable": usable.get(service.user_id(u), 0)}
         for u in owners
     ]
     filters = {
