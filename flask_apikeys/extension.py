@@ -13,6 +13,7 @@ from flask import Flask, Response, current_app, has_app_context, request
 from . import config as _config
 from . import signals
 from .auth import RATE_LIMIT_ATTR, is_key_request, load_user_from_request
+from .lookup import KeyLookup
 from .models import Models, build_models
 from .ratelimit import RateLimits
 from .service import KeyService, VerifiedKey
@@ -185,6 +186,7 @@ class APIKeys:
             cfg["APIKEYS_CREATE_PERMISSION"],
             cfg["APIKEYS_MANAGE_PERMISSION"],
             cfg["APIKEYS_MAX_LIFETIME"],
+            cfg["APIKEYS_FAST_LOOKUP"],
             tuple(permissions.items()) if isinstance(permissions, Mapping) else permissions,
             self._vocabulary_version,
         )
@@ -210,6 +212,7 @@ class APIKeys:
             max_lifetime=_config.as_lifetime(cfg["APIKEYS_MAX_LIFETIME"]),
             creation_policy=self._creation_policy,
             on_event=_send_signal,
+            key_lookup=self._state(app).lookup(self) if cfg["APIKEYS_FAST_LOOKUP"] else None,
         )
 
     def _state(self, app: Flask) -> _AppState:
@@ -297,6 +300,14 @@ class _AppState:
         self.rate_limits: RateLimits | None = None
         self.rate_limits_signature: tuple[Any, ...] = ()
         self.usage: UsageBuffer | None = None
+        self._lookup: KeyLookup | None = None
+
+    def lookup(self, ext: APIKeys) -> KeyLookup:
+        if self._lookup is None:
+            models = ext.models
+            user_pk = sa.inspect(models.User).primary_key[0].key
+            self._lookup = KeyLookup(ext.db.session, models.APIKey, models.User, user_pk)
+        return self._lookup
 
 
 def _add_rate_limit_headers(response: Response) -> Response:

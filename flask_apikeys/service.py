@@ -252,8 +252,12 @@ class KeyService:
         creation_policy: CreationPolicy | None = None,
         on_event: EventListener | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        key_lookup: Callable[[str], Any] | None = None,
     ) -> None:
         self.session = session
+        #: ``key_lookup(key_hash) -> key | None`` replaces the plain ORM query of
+        #: :meth:`find_by_secret` (the extension passes a :class:`~.lookup.KeyLookup`).
+        self.key_lookup = key_lookup
         self.models = models
         self.prefix = keyformat.validate_prefix(prefix)
         self.pepper = pepper
@@ -321,6 +325,8 @@ class KeyService:
 
     def find_by_secret(self, secret: str) -> Any:
         """The key for *secret* with its owner, in one SELECT; ``None`` if unknown."""
+        if self.key_lookup is not None:
+            return self.key_lookup(self.hash(secret))
         APIKey, User = self.models.APIKey, self.models.User
         stmt = (
             sa.select(APIKey)

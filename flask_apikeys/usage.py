@@ -232,7 +232,7 @@ class UsageBuffer:
                 self._failing_since = now
             return 0
         if self._failing_since is not None:
-            logger.warning("flask-apikeys wrote key usage again")
+            logger.info("flask-apikeys wrote key usage again")
             self._failing_since = None
         return written
 
