@@ -84,25 +84,33 @@ class KeyLookup:
     def _rows(self, session: Session, key_hash: str) -> tuple[Any, ...]:
         """The raw rows of the lookup, on this thread's autocommit connection."""
         conn, owned = self._connection(session)
-        sql, params = self._sql(conn, key_hash)
+        textual = self._textual(conn)
+        params = {"key_hash": key_hash}
         try:
-            result = conn.exec_driver_sql(sql, params)
+            result = conn.execute(textual, params)
         except sa.exc.DBAPIError:
             if not owned:
                 raise
             self._drop_connection()  # e.g. the server restarted: one retry, fresh connection
             conn, _ = self._connection(session)
-            result = conn.exec_driver_sql(sql, params)
+            result = conn.execute(textual, params)
         return tuple(tuple(row) for row in result.fetchall())
 
-    def _sql(self, conn: sa.Connection, key_hash: str) -> tuple[str, Any]:
-        compiled = getattr(self._local, "compiled", None)
-        if compiled is None or compiled.dialect is not conn.dialect:
-            compiled = self._local.compiled = self.statement.compile(dialect=conn.dialect)
-        params = compiled.construct_params({"key_hash": key_hash})
-        if compiled.positiontup is not None:
-            return str(compiled), tuple(params[name] for name in compiled.positiontup)
-        return str(compiled), params
+    def _textual(self, conn: sa.Connection) -> sa.TextualSelect:
+        """The lookup's SQL as text with untyped columns: the same SELECT as the ORM's,
+        compiled once, its rows compared as the driver returns them (no conversion)."""
+        cached: tuple[Any, sa.TextualSelect] | None = getattr(self._local, "textual", None)
+        if cached is None or cached[0] is not conn.dialect:
+            compiled = self.statement.compile(
+                dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+            )
+            width = len(compiled._result_columns)
+            sql = compiled.string
+            for name in compiled.bind_names.values():  # back to a named parameter
+                sql = sql.replace(compiled.bindtemplate % {"name": name}, f"(:{name})")
+            textual = sa.text(sql).columns(*(sa.column(f"c{i}") for i in range(width)))
+            cached = self._local.textual = (conn.dialect, textual)
+        return cached[1]
 
     def _load(self, session: Session, key_hash: str) -> tuple[Any, tuple[Any, ...]]:
         """The key through the ORM, with the raw rows it was made from (one SELECT)."""
@@ -197,7 +205,14 @@ class KeyLookup:
         if attached != {None}:
             return False  # still in another live session: make fresh objects
         try:
-            session.add(key)  # cascades to the owner and what was loaded with it
+            attach = getattr(session, "_save_or_update_impl", None)
+            if attach is None:  # pragma: no cover - another SQLAlchemy
+                session.add(key)
+            else:
+                # session.add() without its cascade walk (a third of the lookup's
+                # time): the key and its owner become the session's again.
+                for state in states:
+                    attach(state)
         except sa.exc.InvalidRequestError:
             return False  # the session holds other copies of these rows: load into those
         return True
