@@ -1,0 +1,82 @@
+"""The hot-path lookup: objects reused only while their rows are unchanged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_apikeys import parse_key
+from tests.conftest import bearer
+from tests.test_hot_path import recorded_statements
+
+
+def _engine(app: Flask) -> sa.Engine:
+    from example_app import db
+
+    with app.app_context():
+        return db.engine
+
+
+def test_each_request_is_one_select_and_a_change_is_seen_at_once(
+    app: Flask, client: FlaskClient, make_key: Any
+) -> None:
+    from example_app import apikeys, db
+    from example_app.models import User
+
+    secret = make_key("bob@acme.test", ["client.read"])
+    with recorded_statements(_engine(app)) as statements:
+        for _ in range(5):
+            assert client.get("/v1/clients", headers=bearer(secret)).status_code == 200
+    lookups = [s for s in statements if "api_keys" in s]
+    assert len(lookups) == 5  # one per request, the first one included
+
+    # A demotion (a membership row, loaded with the owner) is seen on the next request.
+    with app.app_context():
+        bob = db.session.scalar(sa.select(User).where(User.email == "bob@acme.test"))
+        bob.memberships[0].permissions = "invoice.read"
+        db.session.commit()
+    assert client.get("/v1/clients", headers=bearer(secret)).status_code == 403
+
+    # So is a revocation, committed elsewhere.
+    with app.app_context():
+        key = apikeys.service.get_by_display_prefix(parse_key(secret).display_prefix)
+        apikeys.service.revoke(key)
+    response = client.get("/v1/clients", headers=bearer(secret))
+    assert response.status_code == 401
+    assert response.json["error"] == "revoked_api_key"
+
+
+def test_the_key_and_owner_belong_to_the_requests_session(app: Flask, make_key: Any) -> None:
+    """A view may change current_key.key through the service: it must be persisted."""
+    from example_app import apikeys, db
+    from flask_apikeys import current_key, require_key
+
+    @app.post("/v1/test-revoke-self")
+    @require_key()
+    def revoke_self() -> Any:
+        assert current_key.key in db.session
+        assert current_key.owner in db.session
+        apikeys.service.revoke(current_key.key, reason="self")
+        return {"ok": True}
+
+    client = app.test_client()
+    secret = make_key("bob@acme.test", ["client.read"])
+    for _ in range(2):  # the second request reuses the objects of the first
+        assert client.get("/v1/clients", headers=bearer(secret)).status_code == 200
+    assert client.post("/v1/test-revoke-self", headers=bearer(secret)).status_code == 200
+    assert client.get("/v1/clients", headers=bearer(secret)).status_code == 401
+    with app.app_context():
+        key = apikeys.service.get_by_display_prefix(parse_key(secret).display_prefix)
+        assert key.revoked_reason == "self"
+
+
+def test_the_plain_orm_lookup_can_be_chosen(app: Flask, client: FlaskClient, make_key: Any) -> None:
+    app.config["APIKEYS_FAST_LOOKUP"] = False
+    secret = make_key("bob@acme.test", ["client.read"])
+    with recorded_statements(_engine(app)) as statements:
+        for _ in range(3):
+            assert client.get("/v1/clients", headers=bearer(secret)).status_code == 200
+    assert len([s for s in statements if "api_keys" in s]) == 3
