@@ -12,7 +12,9 @@ request's session); when anything differs — a revocation, an expiry, a deactiv
 owner, a changed membership — the objects are made again from the new rows. The
 decision always comes from the rows just read: this caches object construction,
 never validity. Objects that were changed, expired or deleted in a session since
-are never reused.
+are never reused. When nothing listens to ``before_cursor_execute`` (and the engine does
+not echo), the SELECT runs on the driver connection directly, skipping SQLAlchemy's
+execution machinery; observers always see it as an ordinary statement.
 
 Layer 3: SQLAlchemy only, no Flask.
 """
