@@ -303,8 +303,11 @@ class UsageBuffer:
 
 def _forget_dropped(table: sa.Table, connection: sa.Connection, **kw: Any) -> None:
     """The key table was dropped (tests tear down): its buffered usage has nowhere to go."""
+    engine = connection.engine
     for buffer in list(_BUFFERS):
-        if buffer.key_table is table and buffer._engine is connection.engine:
+        if buffer.key_table is not table or not isinstance(buffer._engine, sa.Engine):
+            continue
+        if buffer._engine is engine or buffer._engine.url == engine.url:
             buffer.snapshot()
 
 
