@@ -12,9 +12,8 @@ request's session); when anything differs — a revocation, an expiry, a deactiv
 owner, a changed membership — the objects are made again from the new rows. The
 decision always comes from the rows just read: this caches object construction,
 never validity. Objects that were changed, expired or deleted in a session since
-are never reused. When nothing listens to ``before_cursor_execute`` (and the engine does
-not echo), the SELECT runs on the driver connection directly, skipping SQLAlchemy's
-execution machinery; observers always see it as an ordinary statement.
+are never reused. The SELECT always goes through SQLAlchemy's execution machinery, so
+statement listeners (tracing, the tests that count statements) see exactly what runs.
 
 Layer 3: SQLAlchemy only, no Flask.
 """
@@ -86,16 +85,6 @@ class KeyLookup:
     def _rows(self, session: Session, key_hash: str) -> tuple[Any, ...]:
         """The raw rows of the lookup, on this thread's autocommit connection."""
         conn, owned = self._connection(session)
-        if owned and not conn.dispatch.before_cursor_execute and not conn.engine.echo:
-            # Nobody observes statements (no before_cursor_execute listener, no echo):
-            # run the same SQL on the driver's connection directly, skipping SQLAlchemy's
-            # execution machinery (about half the lookup's time). Anything that listens,
-            # tests counting statements or tracing, gets the ordinary path below.
-            try:
-                return self._driver_rows(conn, key_hash)
-            except Exception:
-                self._drop_connection()
-                conn, owned = self._connection(session)
         textual = self._textual(conn)
         params = {"key_hash": key_hash}
         try:
@@ -107,22 +96,6 @@ class KeyLookup:
             conn, _ = self._connection(session)
             result = conn.execute(textual, params)
         return tuple(tuple(row) for row in result.fetchall())
-
-    def _driver_rows(self, conn: sa.Connection, key_hash: str) -> tuple[Any, ...]:
-        driver: Any = getattr(self._local, "driver", None)
-        if driver is None or driver[0] is not conn:
-            compiled = self.statement.compile(dialect=conn.dialect)
-            positional = compiled.positiontup is not None
-            names = list(compiled.positiontup or ())
-            driver = self._local.driver = (conn, compiled.string, positional, names)
-        _, sql, positional, names = driver
-        params: Any = tuple(key_hash for _ in names) if positional else {"key_hash": key_hash}
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql, params)
-            return tuple(tuple(row) for row in cursor.fetchall())
-        finally:
-            cursor.close()
 
     def _textual(self, conn: sa.Connection) -> sa.TextualSelect:
         """The lookup's SQL as text with untyped columns: the same SELECT as the ORM's,
@@ -233,14 +206,10 @@ class KeyLookup:
         if attached != {None}:
             return False  # still in another live session: make fresh objects
         try:
-            attach = getattr(session, "_save_or_update_impl", None)
-            if attach is None:  # pragma: no cover - another SQLAlchemy
-                session.add(key)
-            else:
-                # session.add() without its cascade walk (a third of the lookup's
-                # time): the key and its owner become the session's again.
-                for state in states:
-                    attach(state)
+            # session.add() cascades to everything loaded with the key (its owner and
+            # whatever the user model loads eagerly), so nothing a view touches is
+            # left detached.
+            session.add(key)
         except sa.exc.InvalidRequestError:
             return False  # the session holds other copies of these rows: load into those
         return True

@@ -80,3 +80,23 @@ def test_the_plain_orm_lookup_can_be_chosen(app: Flask, client: FlaskClient, mak
         for _ in range(3):
             assert client.get("/v1/clients", headers=bearer(secret)).status_code == 200
     assert len([s for s in statements if "api_keys" in s]) == 3
+
+
+def test_everything_loaded_with_a_reused_owner_is_attached(app: Flask, make_key: Any) -> None:
+    """A view may lazy-load from the owner's eagerly loaded objects on every request."""
+    from example_app import db
+    from flask_apikeys import current_key, require_key
+
+    @app.get("/v1/test-memberships")
+    @require_key()
+    def memberships() -> Any:
+        membership = current_key.owner.memberships[0]
+        assert membership in db.session
+        return {"user": membership.user.email, "org": membership.organization.name}
+
+    client = app.test_client()
+    secret = make_key("bob@acme.test", ["client.read"])
+    for _ in range(3):  # the later requests reuse the objects of the first
+        response = client.get("/v1/test-memberships", headers=bearer(secret))
+        assert response.status_code == 200, response.text
+        assert response.json == {"user": "bob@acme.test", "org": "Acme"}
