@@ -157,9 +157,11 @@ class KeyLookup:
 
     def _connection(self, session: Session) -> tuple[sa.Connection, bool]:
         if self._engine is None:
-            self._engine = session.get_bind(mapper=sa.inspect(self._api_key))  # type: ignore[assignment]
-            assert self._engine is not None
-            url = self._engine.url
+            bind = session.get_bind(mapper=sa.inspect(self._api_key))
+            if not isinstance(bind, sa.Engine):
+                raise RuntimeError("flask-apikeys' key lookup needs the session bound to an Engine")
+            self._engine = bind
+            url = bind.url
             if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
                 self.own_connection = False  # one database per connection: use the session's
         if not self.own_connection:
@@ -183,11 +185,9 @@ class KeyLookup:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # it is broken already; a new one follows
                 conn.invalidate()
                 conn.close()
-            except Exception:  # noqa: S110 - it is broken already; a new one follows
-                pass
 
     # -- objects -------------------------------------------------------------------------------
 

@@ -36,8 +36,8 @@ def _normalise_network(text: str) -> Network | None:
     if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
         # ::ffff:10.0.0.0/104 is 10.0.0.0/8
         first = network.network_address.ipv4_mapped
-        assert first is not None
-        return ipaddress.IPv4Network((first, network.prefixlen - 96))
+        if first is not None:
+            return ipaddress.IPv4Network((first, network.prefixlen - 96))
     return network
 
 
