@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import Flask
 from flask_login import LoginManager
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flask_apikeys import APIKeys
 
@@ -81,6 +82,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)
+    if app.config.get("PROXY_FIX_X_FOR"):
+        # Behind N trusted proxies (FLASK_PROXY_FIX_X_FOR=N), request.remote_addr is the
+        # client's address: what the IP allowlist and the failed-auth throttle use.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=int(app.config["PROXY_FIX_X_FOR"])
+        )
 
     db.init_app(app)
     apikeys.init_app(app)

@@ -289,3 +289,35 @@ def test_no_header_value_gets_a_500(client: FlaskClient, value: str, header: str
 def test_hostile_authorization_headers_are_401(client: FlaskClient, value: str) -> None:
     response = client.get("/v1/invoices", headers={"Authorization": value})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(("proxies", "status"), [(1, 200), (0, 403)])
+def test_the_example_trusts_x_forwarded_for_only_behind_configured_proxies(
+    database_url: str, tmp_path: Any, proxies: int, status: int
+) -> None:
+    from example_app import apikeys, create_app, db
+    from example_app.cli import seed_demo_data
+    from example_app.models import User
+
+    app = create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "PROXY_FIX_X_FOR": proxies}
+    )
+    with app.app_context():
+        db.create_all()
+        seed_demo_data()
+        bob = db.session.scalar(sa.select(User).where(User.email == "bob@acme.test"))
+        secret = apikeys.service.issue(
+            bob, "office only", ["client.read"], ip_allowlist=["203.0.113.0/24"]
+        ).secret
+    try:
+        response = app.test_client().get(
+            "/v1/clients",
+            headers={**bearer(secret), "X-Forwarded-For": "203.0.113.5"},
+            environ_base={"REMOTE_ADDR": "10.0.0.2"},
+        )
+        assert response.status_code == status
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
