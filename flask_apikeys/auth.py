@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from .extension import APIKeys
 
 __all__ = ["authenticate", "current_key", "presented_key", "require_key"]
+
+logger = logging.getLogger("flask_apikeys")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -115,7 +118,7 @@ def authenticate() -> VerifiedKey:
         secret = presented_key()
     except APIKeyError as exc:
         limits.record_failure(address)
-        signals.authentication_failed.send(app, error=exc.error, key=None, display_prefix=None)
+        _refused(app, exc.error, None, address)
         raise
     if secret is None:
         raise MissingAPIKey(realm=realm)
@@ -132,12 +135,7 @@ def authenticate() -> VerifiedKey:
     except AuthenticationFailed as failure:
         limits.record_failure(address)
         key = failure.key
-        signals.authentication_failed.send(
-            app,
-            error=failure.code,
-            key=key,
-            display_prefix=key.display_prefix if key is not None else None,
-        )
+        _refused(app, failure.code, key, address)
         if (
             failure.code == "expired_api_key"
             and key is not None
@@ -147,9 +145,7 @@ def authenticate() -> VerifiedKey:
         raise error_for_code(failure.code, failure.message) from None
     key = verified.key
     if key.ip_allowlist and not address_allowed(address, key.ip_allowlist):
-        signals.authentication_failed.send(
-            app, error=IPNotAllowed.error, key=key, display_prefix=key.display_prefix
-        )
+        _refused(app, IPNotAllowed.error, key, address)
         raise IPNotAllowed(realm=realm)
     current_request = request._get_current_object()  # type: ignore[attr-defined]
     decision = limits.hit_key(verified.id, key.rate_limit)
@@ -169,6 +165,13 @@ def authenticate() -> VerifiedKey:
         app, key=verified.key, owner=verified.owner, scopes=verified.scopes
     )
     return verified
+
+
+def _refused(app: Any, error: str, key: Any, address: str | None) -> None:
+    """Tell listeners and the log that a presented key was refused (never the secret)."""
+    display_prefix = key.display_prefix if key is not None else None
+    logger.info("API key refused: %s (%s) from %s", error, display_prefix or "unknown key", address)
+    signals.authentication_failed.send(app, error=error, key=key, display_prefix=display_prefix)
 
 
 def _normalise_scopes(scope: str | Iterable[str] | None) -> tuple[str, ...]:

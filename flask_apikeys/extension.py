@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -20,6 +21,8 @@ from .service import KeyService, VerifiedKey
 from .usage import UsageBuffer
 
 __all__ = ["APIKeys"]
+
+logger = logging.getLogger("flask_apikeys")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -319,6 +322,13 @@ def _add_rate_limit_headers(response: Response) -> Response:
 
 
 def _send_signal(event: str, key: Any, **data: Any) -> None:
+    actor = data.get("actor")
+    logger.info(
+        "API key %s %s by %s",
+        key.display_prefix,
+        event,
+        "an operator" if actor is None else f"user {sa.inspect(actor).identity}",
+    )
     if has_app_context():
         sender = current_app._get_current_object()  # type: ignore[attr-defined]
         signals.BY_EVENT[event].send(sender, key=key, **data)
