@@ -20,6 +20,7 @@ from .errors import (
     RateLimited,
     error_for_code,
 )
+from .keyformat import is_well_formed
 from .network import address_allowed
 from .service import AuthenticationFailed, VerifiedKey
 
@@ -98,8 +99,10 @@ def presented_key() -> str | None:
 def authenticate() -> VerifiedKey:
     """Verify the request's key once per request and return it.
 
-    In order: the credential's shape; the failed-authentication throttle of the
-    client address (no query while it is exceeded); the key, its owner and their
+    In order: the credential's shape and checksum (garbage and typos are refused
+    here, at no cost, so they are neither throttled nor counted: a flood of them
+    cannot lock an address's real keys out); the failed-authentication throttle of
+    the client address (no query while it is exceeded); the key, its owner and their
     permissions in one SELECT (a bad checksum costs no query); the key's IP allowlist;
     its rate limit. Then the use is counted in memory (written later by the flusher).
 
@@ -116,12 +119,14 @@ def authenticate() -> VerifiedKey:
     limits = ext.rate_limits(app)
     try:
         secret = presented_key()
+        if secret is None:
+            raise MissingAPIKey(realm=realm)
+        if not is_well_formed(secret, config["APIKEYS_PREFIX"]):
+            raise InvalidAPIKey(realm=realm)
     except APIKeyError as exc:
-        limits.record_failure(address)
-        _refused(app, exc.error, None, address)
+        if not isinstance(exc, MissingAPIKey):
+            _refused(app, exc.error, None, address)
         raise
-    if secret is None:
-        raise MissingAPIKey(realm=realm)
     blocked = limits.address_blocked(address)
     if blocked is not None:
         raise RateLimited(

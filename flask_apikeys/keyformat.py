@@ -37,6 +37,7 @@ __all__ = [
     "display_prefix",
     "generate_key",
     "hash_secret",
+    "is_well_formed",
     "key_pattern",
     "parse_key",
     "validate_prefix",
@@ -155,6 +156,15 @@ def parse_key(text: object, prefix: str | None = None) -> ParsedKey:
     if not hmac.compare_digest(checksum(random_part), check):
         raise KeyFormatError("bad key checksum")
     return ParsedKey(found_prefix, random_part, check)
+
+
+def is_well_formed(text: object, prefix: str | None = None) -> bool:
+    """Whether *text* parses as a key (shape, prefix and checksum)."""
+    try:
+        parse_key(text, prefix)
+    except KeyFormatError:
+        return False
+    return True
 
 
 def hash_secret(secret: str, pepper: bytes | None = None) -> str:

@@ -205,13 +205,27 @@ def test_repeated_refused_keys_from_one_address_get_429_without_a_query(
         garbage = _get(client, "garbage")
         valid = _get(client, good)  # the address is throttled, whatever it sends
     assert statements == []
-    for response in (blocked, garbage, valid):
+    for response in (blocked, valid):
         assert response.status_code == 429
         assert response.json["error"] == "rate_limited"
         assert 1 <= int(response.headers["Retry-After"]) <= 60
+    # Garbage costs no query anyway: it gets its precise 401, blocked or not.
+    assert garbage.status_code == 401 and garbage.json["error"] == "invalid_api_key"
     # Another address is not affected.
     other = _get(client, good, environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert other.status_code == 200
+
+
+def test_garbage_and_typos_never_lock_an_address_out(
+    app: Flask, client: FlaskClient, make_key: Any
+) -> None:
+    app.config["APIKEYS_FAILED_AUTH_LIMIT"] = "2/minute"
+    good = make_key("bob@acme.test", ["client.read"])
+    typo = good[:-1] + ("A" if good[-1] != "A" else "B")
+    for value in ["garbage", typo, "fsk_" + "é" * 38, "", typo]:
+        response = client.get("/v1/clients", headers={"Authorization": f"Bearer {value}"})
+        assert response.status_code == 401
+    assert _get(client, good).status_code == 200
 
 
 def test_missing_keys_do_not_count_as_failures(app: Flask, client: FlaskClient) -> None:
