@@ -613,22 +613,36 @@ def revoke(key_id: int) -> ResponseReturnValue:
     )
 
 
+def _save_restriction(
+    access: KeyAccess, form: Any, form_name: str, field_name: str, save: Any, saved: str
+) -> ResponseReturnValue:
+    """The IP-allowlist and rate-limit forms: save, or show the refusal on the field."""
+    if form.validate_on_submit():
+        try:
+            save()
+        except RequestRefused as exc:
+            exc.field = field_name
+            _form_error(form, exc)
+        else:
+            flash(saved, "success")
+            return redirect(url_for(".detail", key_id=access.key.id) + "#restrictions")
+    _csrf_or_400(form)
+    return _render_detail(access, 400, **{form_name: form})
+
+
 def ip_allowlist(key_id: int) -> ResponseReturnValue:
     access = _key_or_404(key_id)
     form = IPAllowlistForm()
-    if form.validate_on_submit():
-        try:
-            _service().set_ip_allowlist(
-                access.key, form.ip_allowlist.data or "", actor=_user(), ip=_ip()
-            )
-        except RequestRefused as exc:
-            exc.field = "ip_allowlist"
-            _form_error(form, exc)
-        else:
-            flash("The IP allowlist was saved.", "success")
-            return redirect(url_for(".detail", key_id=key_id) + "#restrictions")
-    _csrf_or_400(form)
-    return _render_detail(access, 400, ip_form=form)
+    return _save_restriction(
+        access,
+        form,
+        "ip_form",
+        "ip_allowlist",
+        lambda: _service().set_ip_allowlist(
+            access.key, form.ip_allowlist.data or "", actor=_user(), ip=_ip()
+        ),
+        "The IP allowlist was saved.",
+    )
 
 
 def rate_limit(key_id: int) -> ResponseReturnValue:
@@ -636,19 +650,16 @@ def rate_limit(key_id: int) -> ResponseReturnValue:
     if not access.is_admin:
         abort(403)
     form = RateLimitForm()
-    if form.validate_on_submit():
-        try:
-            _service().set_rate_limit(
-                access.key, form.rate_limit.data or None, actor=_user(), ip=_ip()
-            )
-        except RequestRefused as exc:
-            exc.field = "rate_limit"
-            _form_error(form, exc)
-        else:
-            flash("The rate limit was saved.", "success")
-            return redirect(url_for(".detail", key_id=key_id) + "#restrictions")
-    _csrf_or_400(form)
-    return _render_detail(access, 400, rate_form=form)
+    return _save_restriction(
+        access,
+        form,
+        "rate_form",
+        "rate_limit",
+        lambda: _service().set_rate_limit(
+            access.key, form.rate_limit.data or None, actor=_user(), ip=_ip()
+        ),
+        "The rate limit was saved.",
+    )
 
 
 # -- organization admin -----------------------------------------------------------------

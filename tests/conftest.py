@@ -94,6 +94,11 @@ def database_url(tmp_path: Any) -> Iterator[str]:
 
 @pytest.fixture
 def redis_url() -> str:
+    return reachable_redis_url()
+
+
+def reachable_redis_url() -> str:
+    """``TEST_REDIS_URL`` (or the local default) once it answers a PING."""
     url = REDIS_URL or "redis://127.0.0.1:6379/15"
     try:
         import redis

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import IN_CI, REDIS_URL, service_unavailable
+from tests.conftest import reachable_redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
@@ -111,15 +111,7 @@ class Cluster:
 
 
 def _redis_url() -> str:
-    url = REDIS_URL or "redis://127.0.0.1:6379/15"
-    try:
-        import redis
-
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except Exception as exc:
-        if not REDIS_URL and not IN_CI:
-            pytest.skip(f"Redis unavailable: {exc}")
-        service_unavailable("Redis", str(exc))
+    url = reachable_redis_url()
     if "127.0.0.1" not in url and "localhost" not in url:
         pytest.skip("the server tests only talk to 127.0.0.1")
     return url
