@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +51,7 @@ def test_the_quickstart_works_as_written(tmp_path: Path) -> None:
                     env=env,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
+                    start_new_session=True,
                 )
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:
@@ -89,8 +91,8 @@ def test_the_quickstart_works_as_written(tmp_path: Path) -> None:
                 expected.append(following[2:])
             outputs.append((result.stdout, "\n".join(expected)))
     finally:
-        if server is not None:
-            server.terminate()
+        if server is not None:  # the shell and the flask server it started
+            os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=10)
 
     assert re.fullmatch(r"acme_[0-9A-Za-z]{38}", env["KEY"])
