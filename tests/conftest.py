@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from hypothesis import settings
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings
 
 # Timing deadlines make property tests flaky on a busy 2-core machine; what they check
 # does not depend on speed.
