@@ -75,15 +75,22 @@ def _strip(value: Any) -> Any:
     return " ".join(value.split()) if isinstance(value, str) else value
 
 
-class CreateKeyForm(FlaskForm):
-    name = StringField(
+def _name_field(description: str = "") -> Any:
+    """A key's name: required, trimmed, bounded (the service checks the rest)."""
+    return StringField(
         "Name",
         filters=[_strip],
         validators=[
             DataRequired("Give the key a name."),
             Length(max=NAME_MAX_LENGTH, message=f"At most {NAME_MAX_LENGTH} characters."),
         ],
-        description="What the key is for, e.g. “Accounting export” or “Claude Desktop”.",
+        description=description,
+    )
+
+
+class CreateKeyForm(FlaskForm):
+    name = _name_field(
+        description="What the key is for, e.g. “Accounting export” or “Claude Desktop”."
     )
     organization = SelectField("Organization", choices=[], validate_choice=False)
     expires = RadioField(
@@ -98,14 +105,7 @@ class CreateKeyForm(FlaskForm):
 
 
 class RenameForm(FlaskForm):
-    name = StringField(
-        "Name",
-        filters=[_strip],
-        validators=[
-            DataRequired("Give the key a name."),
-            Length(max=NAME_MAX_LENGTH, message=f"At most {NAME_MAX_LENGTH} characters."),
-        ],
-    )
+    name = _name_field()
 
 
 class RotateForm(FlaskForm):
