@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
@@ -25,7 +26,7 @@ from .network import address_allowed
 from .service import AuthenticationFailed, VerifiedKey
 
 if TYPE_CHECKING:
-    from .extension import APIKeys
+    from .extension import APIKeys, HotPath
 
 __all__ = ["authenticate", "current_key", "presented_key", "require_key"]
 
@@ -68,30 +69,33 @@ def presented_key() -> str | None:
     Raises :class:`InvalidAPIKey` for an unusable credential (empty, oversized,
     or two different keys in two headers).
     """
-    config = current_app.config
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return _credential(request._get_current_object(), _extension().hot_path(app))  # type: ignore[attr-defined]
+
+
+def _credential(req: Any, hot: HotPath) -> str | None:
+    environ = req.environ
     found: list[str] = []
-    if config["APIKEYS_BEARER"]:
-        authorization = request.headers.get("Authorization")
+    if hot.bearer:
+        authorization = environ.get("HTTP_AUTHORIZATION")
         if authorization is not None:
             scheme, _, token = authorization.strip().partition(" ")
             if scheme.lower() == "bearer":
                 found.append(token.strip())
-    header = config["APIKEYS_HEADER"]
-    if header:
-        value = request.headers.get(header)
+    if hot.header is not None:
+        value = environ.get(hot.header)
         if value is not None:
             found.append(value.strip())
-    param = config["APIKEYS_QUERY_PARAM"]
-    if param and param in request.args:
-        found.append(request.args[param].strip())
+    param = hot.query_param
+    if param and param in req.args:
+        found.append(req.args[param].strip())
     if not found:
         return None
     if any(not value or len(value) > _MAX_CREDENTIAL_LENGTH for value in found):
-        raise InvalidAPIKey(realm=config["APIKEYS_REALM"])
-    if len(set(found)) > 1:
+        raise InvalidAPIKey(realm=hot.realm)
+    if len(found) > 1 and len(set(found)) > 1:
         raise InvalidAPIKey(
-            "The request carries two different API keys; send one.",
-            realm=config["APIKEYS_REALM"],
+            "The request carries two different API keys; send one.", realm=hot.realm
         )
     return found[0]
 
@@ -108,25 +112,26 @@ def authenticate() -> VerifiedKey:
 
     Raises an :class:`~flask_apikeys.errors.APIKeyError` when there is no usable key.
     """
-    cached = _get_current_key()
+    current_request = request._get_current_object()  # type: ignore[attr-defined]
+    cached: VerifiedKey | None = getattr(current_request, _REQUEST_ATTR, None)
     if cached is not None:
         return cached
-    ext = _extension()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    config = app.config
-    realm = config["APIKEYS_REALM"]
-    address = request.remote_addr  # the proxy's client address under ProxyFix
-    limits = ext.rate_limits(app)
+    ext = _extension()
+    hot = ext.hot_path(app)
+    realm = hot.realm
+    address = current_request.remote_addr  # the proxy's client address under ProxyFix
     try:
-        secret = presented_key()
+        secret = _credential(current_request, hot)
         if secret is None:
             raise MissingAPIKey(realm=realm)
-        if not is_well_formed(secret, config["APIKEYS_PREFIX"]):
+        if not is_well_formed(secret, hot.prefix):
             raise InvalidAPIKey(realm=realm)
     except APIKeyError as exc:
         if not isinstance(exc, MissingAPIKey):
             _refused(app, exc.error, None, address)
         raise
+    limits = hot.rate_limits
     blocked = limits.address_blocked(address)
     if blocked is not None:
         raise RateLimited(
@@ -134,41 +139,36 @@ def authenticate() -> VerifiedKey:
             retry_after=blocked.reset_after,
             realm=realm,
         )
-    service = ext.service
+    service = hot.service
     try:
-        verified = service.verify(secret)
+        verified = service.verify_well_formed(secret)
     except AuthenticationFailed as failure:
         limits.record_failure(address)
         key = failure.key
         _refused(app, failure.code, key, address)
-        if (
-            failure.code == "expired_api_key"
-            and key is not None
-            and config["APIKEYS_AUDIT_EXPIRED_USE"]
-        ):
+        if failure.code == "expired_api_key" and key is not None and hot.audit_expired_use:
             service.audit(key, "expired_use", ip=address)
         raise error_for_code(failure.code, failure.message) from None
-    key = verified.key
+    key = verified._key  # read-only here: the session is not needed
     if key.ip_allowlist and not address_allowed(address, key.ip_allowlist):
-        _refused(app, IPNotAllowed.error, key, address)
+        _refused(app, IPNotAllowed.error, verified.key, address)
         raise IPNotAllowed(realm=realm)
-    current_request = request._get_current_object()  # type: ignore[attr-defined]
     decision = limits.hit_key(verified.id, key.rate_limit)
     if decision is not None:
-        if config["APIKEYS_RATELIMIT_HEADERS"]:
+        if hot.rate_limit_headers:
             setattr(current_request, RATE_LIMIT_ATTR, decision)
         if not decision.allowed:
-            headers = decision.headers() if config["APIKEYS_RATELIMIT_HEADERS"] else {}
+            headers = decision.headers() if hot.rate_limit_headers else {}
             raise RateLimited(retry_after=decision.reset_after, headers=headers, realm=realm)
     for check in ext._request_checks:
         check(verified)
     setattr(current_request, _REQUEST_ATTR, verified)
-    usage = ext.usage_buffer(app)
-    if usage is not None:
-        usage.record(verified.id, address)
-    signals.key_authenticated.send(
-        app, key=verified.key, owner=verified.owner, scopes=verified.scopes
-    )
+    if hot.usage is not None:
+        hot.usage.record(verified.id, address)
+    if signals.key_authenticated.receivers:  # .key and .owner put them in the session
+        signals.key_authenticated.send(
+            app, key=verified.key, owner=verified.owner, scopes=verified.scopes
+        )
     return verified
 
 
@@ -201,16 +201,20 @@ def require_key(
     required = _normalise_scopes(scope)
 
     def decorator(view: Callable[P, R]) -> Callable[P, R]:
+        is_async = inspect.iscoroutinefunction(view)
+
         @functools.wraps(view)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             if request.method != "OPTIONS":
                 verified = authenticate()
-                missing = verified.missing_scopes(required)
-                if missing:
+                if required and not verified.scopes.issuperset(required):
+                    missing = verified.missing_scopes(required)
                     raise InsufficientScope(
                         missing, required, realm=current_app.config["APIKEYS_REALM"]
                     )
-            return cast(R, current_app.ensure_sync(view)(*args, **kwargs))
+            if is_async:
+                return cast(R, current_app.ensure_sync(view)(*args, **kwargs))
+            return view(*args, **kwargs)
 
         wrapper.__apikeys_scopes__ = required  # type: ignore[attr-defined]
         return wrapper

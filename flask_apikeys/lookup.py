@@ -1,19 +1,26 @@
-"""The key lookup of the hot path: one SELECT, little ORM work, never a stale answer.
+"""The key lookup of the hot path: one SELECT on the driver, no ORM work, never stale.
 
 Every request runs the same single SELECT as the ORM would (the key, its owner and
-whatever the host's user model loads eagerly with it, e.g. memberships), on a
-connection each worker thread keeps in autocommit mode: no ``BEGIN``/``ROLLBACK``
-round trips, and every SELECT sees the latest committed revocation.
+whatever the host's user model loads eagerly with it, e.g. memberships), straight on the
+driver connection that each worker thread keeps in autocommit mode: no ``BEGIN`` or
+``ROLLBACK`` round trips, no SQLAlchemy execution machinery (three quarters of the
+lookup's cost on SQLite), and every SELECT sees the latest committed revocation.
 
-Turning rows into ORM objects is most of the cost of an ORM query, so each thread
-remembers, per key, the rows it last saw and the objects it made from them. When a
-request's rows are *identical* to those, the objects are reused (attached to the
-request's session); when anything differs — a revocation, an expiry, a deactivated
-owner, a changed membership — the objects are made again from the new rows. The
-decision always comes from the rows just read: this caches object construction,
-never validity. Objects that were changed, expired or deleted in a session since
-are never reused. The SELECT always goes through SQLAlchemy's execution machinery, so
-statement listeners (tracing, the tests that count statements) see exactly what runs.
+Turning rows into ORM objects is the other big cost, so each thread remembers, per key,
+the rows it last saw and the objects the ORM made from them. When a request's rows are
+*identical* to those, the objects are reused; when anything differs — a revocation, an
+expiry, a deactivated owner, a changed membership — the ORM makes them again from a
+fresh SELECT. The decision always comes from the rows just read: this caches object
+construction, never validity. Objects that were changed, expired or deleted in a session
+since are never reused.
+
+Reused objects are handed out *detached*: the library's own checks only read columns
+that were loaded with them. :meth:`KeyLookup.attach` puts them in the request's session
+when something asks for them (``current_key.key``, ``current_key.owner``), so views
+still get live ORM objects that lazy-load and persist changes.
+
+Because the SELECT does not go through SQLAlchemy, engine statement events do not see
+it; ``APIKEYS_FAST_LOOKUP = False`` runs the plain ORM query instead.
 
 Layer 3: SQLAlchemy only, no Flask.
 """
@@ -24,8 +31,9 @@ import contextlib
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine.cursor import FullyBufferedCursorFetchStrategy
@@ -34,16 +42,24 @@ from sqlalchemy.orm import InstanceState, Session, contains_eager
 __all__ = ["KeyLookup"]
 
 _MAX_CACHED = 1024  # keys per thread
+_fork_generation = 0  # a forked child must not use its parent's connections
+
+
+def _forked() -> None:
+    global _fork_generation
+    _fork_generation += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 class KeyLookup:
-    """``lookup(key_hash) -> APIKey | None`` over *session* (a ``scoped_session``)."""
+    """``find(key_hash) -> APIKey | None`` over *session* (a ``scoped_session``)."""
 
     def __init__(self, session: Any, api_key: Any, user: Any, user_pk: str) -> None:
         self._session = session
         self._api_key = api_key
-        self._user = user
-        self._user_pk = user_pk
         self.statement = (
             sa.select(api_key)
             .join(user, api_key.owner_id == getattr(user, user_pk))
@@ -54,67 +70,144 @@ class KeyLookup:
         self._orm_statement = self.statement.execution_options(populate_existing=True)
         self._local = threading.local()
         self._engine: sa.Engine | None = None
+        self._driver_sql: tuple[str, Callable[[str], Any]] | None = None
         self._watched: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
         self._connections: list[sa.Connection] = []  # every thread's, to close them all
         self._connections_lock = threading.Lock()
         weakref.finalize(self, _close_all, self._connections, self._connections_lock)
         #: Whether the per-thread autocommit connection is used (not for in-memory SQLite).
         self.own_connection = True
+        self._versioned: bool | None = None  # SQLite on our own connection
 
-    def __call__(self, key_hash: str) -> Any:
-        session: Session = self._session()
+    def find(self, key_hash: str) -> Any:
+        """The key for *key_hash* with its owner, or ``None``: one SELECT.
+
+        The key may be detached from every session (reused from an earlier request of
+        this thread); its loaded columns and eagerly loaded relationships can be read,
+        :meth:`attach` makes it a live object of the request's session.
+        """
         cache: dict[str, _Loaded] = self._local.__dict__.setdefault("cache", {})
         cached = cache.get(key_hash)
+        version = self._data_version()
         if cached is not None:
-            rows = self._rows(session, key_hash)
-            if not rows:
-                cache.pop(key_hash, None)
-                return None
-            if cached.rows == rows and _reattach(cached.states, session):
-                return cached.key
+            if version is not None and version == cached.version:
+                # SQLite: no other connection has committed anything since these rows
+                # were read, so they are still what a SELECT would return.
+                if self._reusable(cached):
+                    return cached.key
+            else:
+                rows = self._rows(key_hash)
+                if not rows:
+                    cache.pop(key_hash, None)
+                    return None
+                if cached.rows == rows and self._reusable(cached):
+                    cached.version = version
+                    return cached.key
             # Something changed since: the objects are made again (a second SELECT,
             # once per change and thread).
-        key, rows = self._load(session, key_hash)
+        key, rows = self._load(self._session(), key_hash)
         if key is None:
             cache.pop(key_hash, None)
             return None
         if len(cache) >= _MAX_CACHED:
             cache.pop(next(iter(cache)))
-        cache[key_hash] = _Loaded(rows, key, _loaded_graph(key))
+        graph = _loaded_graph(key)
+        keys = tuple(frozenset(state.dict) for state in graph)
+        cache[key_hash] = _Loaded(rows, key, graph, keys, version)
         return key
 
-    def _rows(self, session: Session, key_hash: str) -> tuple[Any, ...]:
-        """The raw rows of the lookup, on this thread's autocommit connection."""
-        conn, owned = self._connection(session)
-        textual = self._textual(conn)
-        params = {"key_hash": key_hash}
+    def _data_version(self) -> int | None:
+        """SQLite's ``PRAGMA data_version`` on this thread's connection: it changes
+        whenever another connection commits. ``None`` for other databases."""
+        if not self._versioned:
+            if self._versioned is None:
+                self._versioned = self._bind().dialect.name == "sqlite" and self.own_connection
+            if not self._versioned:
+                return None
+        cursor, _ = self._cursor()
+        cursor.execute("PRAGMA data_version")
+        return cast(int, cursor.fetchone()[0])
+
+    __call__ = find
+
+    def attach(self, key: Any) -> Any:
+        """*key*, with its owner and everything loaded with them, in the request's session.
+
+        Returns *key* itself, or the session's own copy, loaded afresh, when the session
+        already holds other copies of these rows.
+        """
+        session: Session = self._session()
+        state = sa.inspect(key)
+        if state.session_id == session.hash_key:
+            return key
+        cached = self._local.__dict__.get("cache", {}).get(key.key_hash)
+        graph = cached.states if cached is not None and cached.key is key else _loaded_graph(key)
+        if _attach(graph, session):
+            return key
+        return self._load(session, key.key_hash)[0]
+
+    def _reusable(self, loaded: _Loaded) -> bool:
+        """Whether objects made earlier can stand for the rows just read again.
+
+        Whatever was loaded into them since (a lazy relationship a view or the
+        permissions loader read) is unloaded again: the rows do not vouch for it, so it
+        is read afresh, in the session, when asked for."""
+        states = loaded.states
+        for state, keys in zip(states, loaded.keys, strict=True):
+            if state.expired_attributes or state.modified or state.deleted or state.was_deleted:
+                return False
+            values = state.dict
+            if len(values) != len(keys):
+                for name in values.keys() - keys:
+                    del values[name]
+        attached = {state.session_id for state in states}
+        if attached == {None}:
+            return True
+        # Still in a session: only this scope's own (a request that looks twice).
+        registry = self._session.registry
+        return registry.has() and attached == {registry().hash_key}
+
+    # -- the SELECT ---------------------------------------------------------------------------
+
+    def _rows(self, key_hash: str) -> list[Any]:
+        """The raw rows of the lookup, as the driver returns them."""
+        cursor, dbapi_error = self._cursor()
         try:
-            result = conn.execute(textual, params)
-        except sa.exc.DBAPIError:
-            if not owned:
+            return self._select(cursor, key_hash)
+        except dbapi_error as exc:
+            if not self.own_connection:
                 raise
-            self._drop_connection()  # e.g. the server restarted: one retry, fresh connection
-            conn, _ = self._connection(session)
-            result = conn.execute(textual, params)
-        return tuple(tuple(row) for row in result.fetchall())
+            first_error = exc
+        self._drop_connection()  # e.g. the server restarted: one retry, fresh connection
+        cursor, dbapi_error = self._cursor()
+        try:
+            return self._select(cursor, key_hash)
+        except dbapi_error as exc:
+            sql = self._driver_sql[0] if self._driver_sql else ""
+            raise sa.exc.DBAPIError.instance(sql, None, exc, dbapi_error) from first_error
 
-    def _textual(self, conn: sa.Connection) -> sa.TextualSelect:
-        """The lookup's SQL as text with untyped columns: the same SELECT as the ORM's,
-        compiled once, its rows compared as the driver returns them (no conversion)."""
-        cached: tuple[Any, sa.TextualSelect] | None = getattr(self._local, "textual", None)
-        if cached is None or cached[0] is not conn.dialect:
-            compiled = self.statement.compile(
-                dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
-            )
-            width = len(compiled._result_columns)
-            sql = compiled.string
-            for name in compiled.bind_names.values():  # back to a named parameter
-                sql = sql.replace(compiled.bindtemplate % {"name": name}, f"(:{name})")
-            textual = sa.text(sql).columns(*(sa.column(f"c{i}") for i in range(width)))
-            cached = self._local.textual = (conn.dialect, textual)
-        return cached[1]
+    def _select(self, cursor: Any, key_hash: str) -> list[Any]:
+        sql, params = self._driver_sql or self._compile(self._dialect())
+        cursor.execute(sql, params(key_hash))
+        return _undecoded_rows(cursor)
 
-    def _load(self, session: Session, key_hash: str) -> tuple[Any, tuple[Any, ...]]:
+    def _compile(self, dialect: sa.Dialect) -> tuple[str, Callable[[str], Any]]:
+        """The ORM's SELECT in the driver's own SQL and parameter style, compiled once."""
+        compiled = self.statement.compile(
+            dialect=dialect, compile_kwargs={"render_postcompile": True}
+        )
+        names = list(compiled.positiontup or ()) if dialect.positional else list(compiled.binds)
+        if names != ["key_hash"]:  # pragma: no cover - the statement above has one parameter
+            raise RuntimeError(f"unexpected parameters in the key lookup: {names}")
+        params: Callable[[str], Any]
+        if dialect.positional:
+            params = lambda key_hash: (key_hash,)  # noqa: E731
+        else:
+            params = lambda key_hash: {"key_hash": key_hash}  # noqa: E731
+        self._driver_sql = (compiled.string, params)
+        return self._driver_sql
+
+    def _load(self, session: Session, key_hash: str) -> tuple[Any, list[Any]]:
         """The key through the ORM, with the raw rows it was made from (one SELECT)."""
         self._watch(session)
         local = self._local
@@ -125,7 +218,7 @@ class KeyLookup:
             local.capturing = False
         rows = local.captured
         local.captured = None
-        return key, tuple(tuple(row) for row in rows or ())
+        return key, list(rows or ())
 
     def _watch(self, session: Session) -> None:
         engine = session.get_bind(mapper=sa.inspect(self._api_key))
@@ -151,82 +244,107 @@ class KeyLookup:
             return
         local.capturing = False
         rows = cursor.fetchall()
-        local.captured = rows
+        local.captured = _undecoded_rows(cursor, rows)
         context.cursor_fetch_strategy = FullyBufferedCursorFetchStrategy(cursor, None, rows)
 
     # -- connections ------------------------------------------------------------------------
 
-    def _connection(self, session: Session) -> tuple[sa.Connection, bool]:
+    def _dialect(self) -> sa.Dialect:
+        return self._bind().dialect
+
+    def _bind(self) -> sa.Engine:
         if self._engine is None:
-            bind = session.get_bind(mapper=sa.inspect(self._api_key))
+            bind = self._session().get_bind(mapper=sa.inspect(self._api_key))
             if not isinstance(bind, sa.Engine):
                 raise RuntimeError("flask-apikeys' key lookup needs the session bound to an Engine")
-            self._engine = bind
             url = bind.url
             if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
                 self.own_connection = False  # one database per connection: use the session's
-        if not self.own_connection:
-            return session.connection(bind_arguments={"mapper": sa.inspect(self._api_key)}), False
+            self._engine = bind
+        return self._engine
+
+    def _cursor(self) -> tuple[Any, type[Exception]]:
+        """A driver cursor: this thread's own (autocommit), or the session's connection's."""
+        engine = self._bind()
+        dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         local = self._local
-        conn: sa.Connection | None = getattr(local, "conn", None)
-        if conn is None or conn.closed or getattr(local, "pid", None) != os.getpid():
-            if self._engine not in self._watched:
-                self._watch_engine(self._engine)
-            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            local.conn, local.pid = conn, os.getpid()
-            with self._connections_lock:
-                self._connections.append(conn)
-        return conn, True
+        if local.__dict__.get("generation") == _fork_generation and local.cursor is not None:
+            return local.cursor, dbapi_error
+        if not self.own_connection:
+            conn = self._session().connection(bind_arguments={"mapper": sa.inspect(self._api_key)})
+            return conn.connection.dbapi_connection.cursor(), dbapi_error
+        if engine not in self._watched:
+            self._watch_engine(engine)
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        with self._connections_lock:
+            self._connections.append(conn)
+        local.conn = conn
+        local.cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        local.generation = _fork_generation
+        return local.cursor, dbapi_error
 
     def close(self) -> None:
         """Close every thread's connection (they reopen on the next lookup)."""
         _close_all(self._connections, self._connections_lock)
+        self._local = threading.local()
 
     def _drop_connection(self) -> None:
         conn = getattr(self._local, "conn", None)
-        self._local.conn = None
+        self._local.conn = self._local.cursor = None
         if conn is not None:
             with contextlib.suppress(Exception):  # it is broken already; a new one follows
                 conn.invalidate()
                 conn.close()
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Loaded:
-    """What one thread made from a key's rows: the rows, the key, and every object
-    loaded with it (the key, its owner, whatever the user model loads eagerly)."""
+    """What one thread made from a key's rows: the rows, the key, every object loaded
+    with it (the key, its owner, whatever the user model loads eagerly), and SQLite's
+    data version when the rows were last read."""
 
-    rows: tuple[Any, ...]
+    rows: list[Any]
     key: Any
     states: tuple[InstanceState[Any], ...]
+    keys: tuple[frozenset[str], ...]  # the attributes each object had when loaded
+    version: int | None = None
+
+
+def _undecoded_rows(cursor: Any, fetched: list[Any] | None = None) -> list[Any]:
+    """The rows as compared from one request to the next: psycopg 3's undecoded bytes
+    (decoding timestamps and JSON costs more than the comparison), else the rows."""
+    result = getattr(cursor, "pgresult", None)
+    if result is None:
+        return fetched if fetched is not None else cast(list[Any], cursor.fetchall())
+    fields = range(result.nfields)
+    get = result.get_value
+    return [tuple([get(row, field) for field in fields]) for row in range(result.ntuples)]
 
 
 def _loaded_graph(key: Any) -> tuple[InstanceState[Any], ...]:
     """The states ``session.add(key)`` would cascade to, found once per load rather than
-    walked again on every request (attaching then takes 11 µs instead of 25 µs)."""
+    walked again on every attach (attaching then takes 11 µs instead of 25 µs)."""
     state = sa.inspect(key)
     graph = [state]
     graph.extend(s for _, _, s, _ in state.mapper.cascade_iterator("save-update", state))
     return tuple(graph)
 
 
-def _reattach(states: tuple[InstanceState[Any], ...], session: Session) -> bool:
-    """Attach the objects made last time to *session*, if they are all still as loaded."""
+def _attach(states: tuple[InstanceState[Any], ...], session: Session) -> bool:
+    """Attach detached, unchanged objects to *session*; ``False`` when it cannot be done."""
     for state in states:
         if state.expired_attributes or state.modified or state.deleted or state.was_deleted:
             return False
-    attached = {state.session_id for state in states}
-    if attached == {session.hash_key}:
-        return True
-    if attached != {None}:
-        return False  # still in another live session: make fresh objects
+        if state.session_id not in (None, session.hash_key):
+            return False  # still in another live session: make fresh objects
     attach = getattr(session, "_save_or_update_impl", None)
     try:
         if attach is None:  # pragma: no cover - another SQLAlchemy: the plain cascade
             session.add(states[0].obj())
         else:
             for state in states:  # what session.add(key) does, without the walk
-                attach(state)
+                if state.session_id is None:
+                    attach(state)
     except sa.exc.InvalidRequestError:
         return False  # the session holds other copies of these rows: load into those
     return True

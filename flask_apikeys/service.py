@@ -25,8 +25,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm.exc import DetachedInstanceError
 
 from . import keyformat
+from .lookup import KeyLookup
 from .models import KeyStatus, Models, utcnow
 
 __all__ = [
@@ -90,31 +92,68 @@ class IssuedKey:
     secret: str = field(repr=False)
 
 
-@dataclass(frozen=True)
 class VerifiedKey:
-    """A key that authenticated a request, with what it may do right now."""
+    """A key that authenticated a request, with what it may do right now.
 
-    key: Any
-    owner: Any
-    scopes: frozenset[str]
+    ``key`` and ``owner`` are ORM objects of the request's session. On the hot path
+    they may be handed over detached (reused from an earlier request) and are attached
+    the first time either is asked for, so a request that only needs ``scopes``, ``id``
+    or ``organization_id`` never touches the session.
+    """
+
+    __slots__ = ("_attach", "_key", "_owner", "scopes")
+
+    def __init__(
+        self,
+        key: Any,
+        owner: Any,
+        scopes: frozenset[str],
+        *,
+        attach: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self._key = key
+        self._owner = owner
+        self.scopes = scopes
+        self._attach = attach
+
+    def _attached(self) -> None:
+        attach, self._attach = self._attach, None
+        if attach is not None:
+            self._key = attach(self._key)
+            self._owner = self._key.owner
+
+    @property
+    def key(self) -> Any:
+        if self._attach is not None:
+            self._attached()
+        return self._key
+
+    @property
+    def owner(self) -> Any:
+        if self._attach is not None:
+            self._attached()
+        return self._owner
 
     @property
     def id(self) -> int:
-        return int(self.key.id)
+        return int(self._key.id)
 
     @property
     def organization_id(self) -> Any:
-        return self.key.organization_id
+        return self._key.organization_id
 
     @property
     def display_prefix(self) -> str:
-        return str(self.key.display_prefix)
+        return str(self._key.display_prefix)
 
     def has_scopes(self, *scopes: str) -> bool:
         return set(scopes) <= self.scopes
 
     def missing_scopes(self, scopes: Iterable[str]) -> list[str]:
         return sorted(set(scopes) - self.scopes)
+
+    def __repr__(self) -> str:
+        return f"<VerifiedKey {self.display_prefix} scopes={sorted(self.scopes)}>"
 
 
 _EXPIRY_SHORTCUTS = {"30d": 30, "90d": 90, "1y": 365}
@@ -252,12 +291,14 @@ class KeyService:
         creation_policy: CreationPolicy | None = None,
         on_event: EventListener | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
-        key_lookup: Callable[[str], Any] | None = None,
+        key_lookup: KeyLookup | None = None,
     ) -> None:
         self.session = session
-        #: ``key_lookup(key_hash) -> key | None`` replaces the plain ORM query of
-        #: :meth:`find_by_secret` (the extension passes a :class:`~.lookup.KeyLookup`).
+        #: The hot-path lookup that replaces the plain ORM query of :meth:`verify` and
+        #: :meth:`find_by_secret` (the extension passes one unless ``APIKEYS_FAST_LOOKUP``
+        #: is off).
         self.key_lookup = key_lookup
+        self._judge_in_session = False
         self.models = models
         self.prefix = keyformat.validate_prefix(prefix)
         self.pepper = pepper
@@ -324,15 +365,20 @@ class KeyService:
         return keyformat.hash_secret(secret, self.pepper)
 
     def find_by_secret(self, secret: str) -> Any:
-        """The key for *secret* with its owner, in one SELECT; ``None`` if unknown."""
-        if self.key_lookup is not None:
-            return self.key_lookup(self.hash(secret))
+        """The key for *secret* with its owner, in the session; ``None`` if unknown."""
+        key_hash = self.hash(secret)
+        if self.key_lookup is None:
+            return self._select_by_hash(key_hash)
+        key = self.key_lookup.find(key_hash)
+        return None if key is None else self.key_lookup.attach(key)
+
+    def _select_by_hash(self, key_hash: str) -> Any:
         APIKey, User = self.models.APIKey, self.models.User
         stmt = (
             sa.select(APIKey)
             .join(User, APIKey.owner_id == getattr(User, self._user_pk))
             .options(contains_eager(APIKey.owner))
-            .where(APIKey.key_hash == self.hash(secret))
+            .where(APIKey.key_hash == key_hash)
             # A long-lived session must not serve a stale, unrevoked copy of the key.
             .execution_options(populate_existing=True)
         )
@@ -349,20 +395,51 @@ class KeyService:
             keyformat.parse_key(secret, self.prefix)
         except keyformat.KeyFormatError:
             raise AuthenticationFailed("invalid_api_key", "The API key is not valid.") from None
-        key = self.find_by_secret(secret)
-        if key is None or not hmac.compare_digest(key.key_hash, self.hash(secret)):
+        return self.verify_well_formed(secret)
+
+    def verify_well_formed(self, secret: str) -> VerifiedKey:
+        """:meth:`verify` for a *secret* whose shape and checksum were checked already."""
+        key_hash = self.hash(secret)
+        lookup = self.key_lookup
+        if lookup is None:
+            key = self._select_by_hash(key_hash)
+            attach = None
+        else:
+            key = lookup.find(key_hash)
+            attach = lookup.attach
+        if key is None or not hmac.compare_digest(key.key_hash, key_hash):
             raise AuthenticationFailed("invalid_api_key", "The API key is not valid.")
+        if attach is not None and self._judge_in_session:
+            key, attach = attach(key), None
+        try:
+            return self._judge(key, attach)
+        except DetachedInstanceError:
+            if attach is None:
+                raise
+            # The host's loaders read something that was not loaded with the owner:
+            # from now on, judge keys in the session.
+            self._judge_in_session = True
+            return self._judge(attach(key), None)
+
+    def _judge(self, key: Any, attach: Callable[[Any], Any] | None) -> VerifiedKey:
         status = key.status_at(self.clock())
         if status == KeyStatus.REVOKED:
-            raise AuthenticationFailed("revoked_api_key", "The API key has been revoked.", key)
+            raise self._failed("revoked_api_key", "The API key has been revoked.", key, attach)
         if status == KeyStatus.EXPIRED:
-            raise AuthenticationFailed("expired_api_key", "The API key has expired.", key)
+            raise self._failed("expired_api_key", "The API key has expired.", key, attach)
         owner = key.owner
         if not self._is_active(owner):
-            raise AuthenticationFailed(
-                "inactive_user", "The owner of this API key is no longer active.", key
+            raise self._failed(
+                "inactive_user", "The owner of this API key is no longer active.", key, attach
             )
-        return VerifiedKey(key=key, owner=owner, scopes=self.effective_scopes(key, owner))
+        return VerifiedKey(key, owner, self.effective_scopes(key, owner), attach=attach)
+
+    @staticmethod
+    def _failed(
+        code: str, message: str, key: Any, attach: Callable[[Any], Any] | None
+    ) -> AuthenticationFailed:
+        # Listeners and the audit trail get the key as a live object of the session.
+        return AuthenticationFailed(code, message, key if attach is None else attach(key))
 
     # -- lookups -----------------------------------------------------------------
 

@@ -20,6 +20,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import settings
 
+import tests.statements  # noqa: F401  (counts statements at the driver, from the first connection)
+
 # Timing deadlines make property tests flaky on a busy 2-core machine; what they check
 # does not depend on speed.
 settings.register_profile("apikeys", deadline=None)

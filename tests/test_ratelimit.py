@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from flask_apikeys import parse_key
 from flask_apikeys.ratelimit import RateLimits
 from tests.conftest import bearer
-from tests.test_hot_path import recorded_statements
+from tests.statements import recorded_statements
 
 RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
@@ -193,14 +193,11 @@ def _bad(n: int) -> str:
 def test_repeated_refused_keys_from_one_address_get_429_without_a_query(
     app: Flask, client: FlaskClient, make_key: Any
 ) -> None:
-    from example_app import db
 
     app.config["APIKEYS_FAILED_AUTH_LIMIT"] = "5/minute"
     good = make_key("bob@acme.test", ["client.read"])
     assert [_get(client, _bad(n)).status_code for n in range(5)] == [401] * 5
-    with app.app_context():
-        engine = db.engine
-    with recorded_statements(engine) as statements:
+    with recorded_statements() as statements:
         blocked = _get(client, _bad(99))
         garbage = _get(client, "garbage")
         valid = _get(client, good)  # the address is throttled, whatever it sends

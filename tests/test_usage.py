@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from flask_apikeys import parse_key, usage
 from flask_apikeys.usage import UsageBuffer, _after_fork_in_child, flush_all
 from tests.conftest import bearer
-from tests.test_hot_path import recorded_statements
+from tests.statements import recorded_statements, writes
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -67,19 +67,17 @@ def quiet_app(app: Flask) -> Flask:
 def test_verified_requests_write_nothing_until_the_flush(
     quiet_app: Flask, client: FlaskClient, make_key: Any
 ) -> None:
-    from example_app import apikeys, db
+    from example_app import apikeys
 
     secret = make_key("bob@acme.test", ["client.read"])
-    with quiet_app.app_context():
-        engine = db.engine
-    with recorded_statements(engine) as statements:
+    with recorded_statements() as statements:
         for _ in range(5):
             assert client.get("/v1/clients", headers=bearer(secret)).status_code == 200
-    writes = [s for s in statements if not s.lstrip().upper().startswith("SELECT")]
-    assert writes == []
+    assert statements  # the recorder sees the requests' reads
+    assert writes(statements) == []
     assert _key(quiet_app, secret).usage_count == 0
 
-    with recorded_statements(engine) as statements:
+    with recorded_statements() as statements:
         assert apikeys.flush_usage(quiet_app) == 5
     assert any(s.lstrip().upper().startswith("UPDATE") for s in statements)
     key = _key(quiet_app, secret)
