@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "APIKEYS_FAST_LOOKUP": True,  # hot path: autocommit connection, objects reused per row
     "APIKEYS_USAGE_TRACKING": True,
     "APIKEYS_USAGE_FLUSH_INTERVAL": 10,  # seconds; 0 = no timer, flush at exit only
-    "APIKEYS_USAGE_MAX_BUFFERED": 1000,  # uses per process that trigger an early flush
+    "APIKEYS_USAGE_MAX_BUFFERED": 10_000,  # uses per process that trigger an early flush
     "APIKEYS_LAST_USED_RESOLUTION": 60,  # seconds last_used_at must advance to be written
     "APIKEYS_DEFAULT_RATE_LIMIT": None,  # e.g. "1000/hour"; None = unlimited
     "APIKEYS_RATELIMIT_STORAGE_URI": "memory://",  # "redis://host:6379/0" to share limits

@@ -6,6 +6,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -227,6 +228,35 @@ class APIKeys:
                     state = self._states[app] = _AppState()
         return state
 
+    def hot_path(self, app: Flask) -> HotPath:
+        """What ``authenticate()`` needs of *app*, made once per configuration.
+
+        One signature of the configuration is compared per request; the service, the
+        rate limits and the usage buffer are only looked up again when it changed.
+        """
+        state = self._state(app)
+        cfg = app.config
+        signature = (
+            self._service_signature(cfg),
+            tuple(cfg[name] for name in _HOT_PATH_SETTINGS),
+        )
+        hot = state.hot_path
+        if hot is None or state.hot_path_signature != signature:
+            hot = state.hot_path = HotPath(
+                service=self.service,
+                rate_limits=self.rate_limits(app),
+                usage=self.usage_buffer(app),
+                realm=cfg["APIKEYS_REALM"],
+                prefix=cfg["APIKEYS_PREFIX"],
+                bearer=bool(cfg["APIKEYS_BEARER"]),
+                header=_environ_key(cfg["APIKEYS_HEADER"]) if cfg["APIKEYS_HEADER"] else None,
+                query_param=cfg["APIKEYS_QUERY_PARAM"] or None,
+                rate_limit_headers=bool(cfg["APIKEYS_RATELIMIT_HEADERS"]),
+                audit_expired_use=bool(cfg["APIKEYS_AUDIT_EXPIRED_USE"]),
+            )
+            state.hot_path_signature = signature
+        return hot
+
     # -- usage and rate limits -------------------------------------------------------------
 
     def rate_limits(self, app: Flask | None = None) -> RateLimits:
@@ -294,10 +324,52 @@ class APIKeys:
     is_key_request = staticmethod(is_key_request)
 
 
+#: Settings read by ``authenticate()`` besides the service's own.
+_HOT_PATH_SETTINGS = (
+    "APIKEYS_REALM",
+    "APIKEYS_BEARER",
+    "APIKEYS_HEADER",
+    "APIKEYS_QUERY_PARAM",
+    "APIKEYS_RATELIMIT_HEADERS",
+    "APIKEYS_AUDIT_EXPIRED_USE",
+    "APIKEYS_RATELIMIT_STORAGE_URI",
+    "APIKEYS_RATELIMIT_STRATEGY",
+    "APIKEYS_DEFAULT_RATE_LIMIT",
+    "APIKEYS_FAILED_AUTH_LIMIT",
+    "APIKEYS_RATELIMIT_KEY_PREFIX",
+    "APIKEYS_RATELIMIT_FAIL_OPEN",
+    "APIKEYS_USAGE_TRACKING",
+)
+
+
+def _environ_key(header: str) -> str:
+    """Where a WSGI server puts request header *header* in the environ."""
+    name = header.upper().replace("-", "_")
+    return name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{name}"
+
+
+@dataclass(frozen=True)
+class HotPath:
+    """An app's configuration as the per-request key check uses it."""
+
+    service: KeyService
+    rate_limits: RateLimits
+    usage: UsageBuffer | None
+    realm: str
+    prefix: str
+    bearer: bool
+    header: str | None  # the environ key of the key header, e.g. ``HTTP_X_API_KEY``
+    query_param: str | None
+    rate_limit_headers: bool
+    audit_expired_use: bool
+
+
 class _AppState:
     """What one app keeps between requests."""
 
     def __init__(self) -> None:
+        self.hot_path: HotPath | None = None
+        self.hot_path_signature: tuple[Any, ...] = ()
         self.service: KeyService | None = None
         self.service_signature: tuple[Any, ...] = ()
         self.rate_limits: RateLimits | None = None

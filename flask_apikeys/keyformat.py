@@ -171,5 +171,5 @@ def hash_secret(secret: str, pepper: bytes | None = None) -> str:
     """The hex digest stored for *secret*: SHA-256, or HMAC-SHA-256 keyed with *pepper*."""
     data = secret.encode("utf-8")
     if pepper:
-        return hmac.new(pepper, data, hashlib.sha256).hexdigest()
+        return hmac.digest(pepper, data, "sha256").hex()
     return hashlib.sha256(data).hexdigest()

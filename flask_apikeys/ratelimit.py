@@ -33,6 +33,7 @@ __all__ = ["Decision", "RateLimits", "parse_limits"]
 
 logger = logging.getLogger("flask_apikeys")
 
+_MAX_LOCAL_FAILURES = 10_000  # addresses remembered before the expired ones are dropped
 STRATEGIES = ("moving-window", "fixed-window", "sliding-window-counter")
 
 
@@ -104,6 +105,16 @@ class RateLimits:
         if self.failed_auth_limit:
             parse_limits(self.failed_auth_limit)
         self._lock = threading.Lock()
+        # memory:// only: until when each address that failed here may still be
+        # blocked, so that the addresses that never failed skip the limiter.
+        self._local_failures: dict[str, float] | None = (
+            {} if self.storage_uri.startswith("memory://") else None
+        )
+        self._failure_window = (
+            max(item.get_expiry() for item in parse_limits(self.failed_auth_limit))
+            if self.failed_auth_limit
+            else 0
+        )
         self._limiter: Any = None
         self._pid = 0
         self._down_until = 0.0
@@ -183,6 +194,14 @@ class RateLimits:
         """Whether *address* has presented too many refused keys; ``None`` when not."""
         if not self.failed_auth_limit or not address:
             return None
+        local = self._local_failures
+        if local is not None:
+            until = local.get(address)
+            if until is None:
+                return None
+            if until < time.monotonic():
+                local.pop(address, None)
+                return None
         if self._storage_down():
             return None  # the throttle is a cost saver: never refuse valid keys for it
         try:
@@ -201,6 +220,13 @@ class RateLimits:
         """Count one refused key from *address*."""
         if not self.failed_auth_limit or not address or self._storage_down():
             return
+        local = self._local_failures
+        if local is not None:
+            now = time.monotonic()
+            if len(local) >= _MAX_LOCAL_FAILURES:
+                for stale in [a for a, until in local.items() if until < now]:
+                    local.pop(stale, None)
+            local[address] = now + self._failure_window + 1
         try:
             limiter = self.limiter
             for item in parse_limits(self.failed_auth_limit):
@@ -210,6 +236,8 @@ class RateLimits:
 
     def reset(self) -> None:
         """Forget every count (tests; a ``memory://`` storage only forgets this process)."""
+        if self._local_failures is not None:
+            self._local_failures.clear()
         try:
             self.limiter.storage.reset()
         except Exception:

@@ -2,7 +2,8 @@
 
 Each process keeps a small in-memory buffer: per key, how many verified requests it
 served (in total and per UTC day) and when and from where it was last used.
-:meth:`UsageBuffer.record` is a dictionary update under a lock, a microsecond or two.
+:meth:`UsageBuffer.record` appends to a list under a lock; the counting is done in
+bulk when the buffer is taken for a flush.
 A flusher thread writes the buffer out every ``interval`` seconds (sooner when
 ``max_buffered`` uses are waiting), and :func:`flush_all` writes every buffer of the
 process at exit (``atexit``, and gunicorn's ``worker_exit`` hook if configured).
@@ -53,6 +54,7 @@ _DIRTY: set[UsageBuffer] = set()
 _WATCHED_TABLES: weakref.WeakSet[sa.Table] = weakref.WeakSet()
 _REGISTRY_LOCK = threading.Lock()
 _FLUSHER: _Flusher | None = None
+_EPOCH_DAY = dt.date(1970, 1, 1)
 
 
 @dataclass
@@ -98,6 +100,7 @@ class UsageBuffer:
         self.max_buffered = max(1, int(max_buffered))
         self.last_used_resolution = dt.timedelta(seconds=max(0.0, float(last_used_resolution)))
         self.clock = clock
+        self._system_clock = clock is utcnow
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._reset()
@@ -113,59 +116,76 @@ class UsageBuffer:
     # -- recording (the hot path) ------------------------------------------------------
 
     def _reset(self) -> None:
-        self._counts: dict[int, int] = {}
-        self._days: dict[tuple[int, dt.date], int] = {}
-        self._last: dict[int, tuple[dt.datetime, str | None]] = {}
-        self._pending = 0
+        self._uses: list[tuple[int, str | None, float]] = []
+        self._carried = UsageSnapshot({}, {}, {})  # a failed flush's usage, to retry
 
     def record(self, key_id: int, ip: str | None = None, at: dt.datetime | None = None) -> None:
-        """Count one use of *key_id* from *ip* at *at* (default now); no I/O, never raises."""
-        at = at or self.clock()
-        day = at.date()
+        """Count one use of *key_id* from *ip* at *at* (default now); no I/O, never raises.
+
+        An append to a list under a lock: the counting is done in bulk when the buffer
+        is taken for a flush, off the request.
+        """
+        if at is None:
+            stamp = time.time() if self._system_clock else self.clock().timestamp()
+        else:
+            stamp = at.timestamp()
         with self._lock:
-            if not self._pending:
-                _DIRTY.add(self)
-            self._counts[key_id] = self._counts.get(key_id, 0) + 1
-            day_key = (key_id, day)
-            self._days[day_key] = self._days.get(day_key, 0) + 1
-            last = self._last.get(key_id)
-            if last is None or at >= last[0]:
-                self._last[key_id] = (at, ip)
-            self._pending += 1
-            full = self._pending >= self.max_buffered
-        if self.interval > 0:
-            _ensure_flusher()
-            if full and _FLUSHER is not None:
-                _FLUSHER.wake.set()
+            uses = self._uses
+            uses.append((key_id, ip, stamp))
+            waiting = len(uses)
+        if waiting == 1:  # the first use since the last flush
+            _DIRTY.add(self)
+            if self.interval > 0:
+                _ensure_flusher()
+        elif waiting >= self.max_buffered and _FLUSHER is not None:
+            _FLUSHER.wake.set()
 
     @property
     def pending(self) -> int:
         """Uses recorded and not yet flushed."""
         with self._lock:
-            return self._pending
+            return len(self._uses) + self._carried.uses
 
     def snapshot(self) -> UsageSnapshot:
         """Take the buffered usage out of the buffer (the caller must write or restore it)."""
         with self._lock:
-            taken = UsageSnapshot(self._counts, self._days, self._last)
+            uses, carried = self._uses, self._carried
             self._reset()
             _DIRTY.discard(self)
-        return taken
+        counts, days, last = carried.counts, carried.days, carried.last_used
+        stamps: dict[int, tuple[float, str | None]] = {}
+        day_numbers: dict[tuple[int, int], int] = {}
+        for key_id, ip, stamp in uses:
+            counts[key_id] = counts.get(key_id, 0) + 1
+            day_key = (key_id, int(stamp // 86400))
+            day_numbers[day_key] = day_numbers.get(day_key, 0) + 1
+            latest = stamps.get(key_id)
+            if latest is None or stamp >= latest[0]:
+                stamps[key_id] = (stamp, ip)
+        for (key_id, number), count in day_numbers.items():
+            day = _EPOCH_DAY + dt.timedelta(days=number)
+            days[(key_id, day)] = days.get((key_id, day), 0) + count
+        for key_id, (stamp, ip) in stamps.items():
+            at = dt.datetime.fromtimestamp(stamp, dt.UTC)
+            previous = last.get(key_id)
+            if previous is None or at >= previous[0]:
+                last[key_id] = (at, ip)
+        return UsageSnapshot(counts, days, last)
 
     def restore(self, taken: UsageSnapshot) -> None:
         """Put back a snapshot whose write failed, merging with what arrived since."""
         with self._lock:
             if taken:
                 _DIRTY.add(self)
+            carried = self._carried
             for key_id, delta in taken.counts.items():
-                self._counts[key_id] = self._counts.get(key_id, 0) + delta
+                carried.counts[key_id] = carried.counts.get(key_id, 0) + delta
             for day_key, delta in taken.days.items():
-                self._days[day_key] = self._days.get(day_key, 0) + delta
+                carried.days[day_key] = carried.days.get(day_key, 0) + delta
             for key_id, (at, ip) in taken.last_used.items():
-                last = self._last.get(key_id)
+                last = carried.last_used.get(key_id)
                 if last is None or at > last[0]:
-                    self._last[key_id] = (at, ip)
-            self._pending += taken.uses
+                    carried.last_used[key_id] = (at, ip)
 
     # -- flushing ------------------------------------------------------------------------
 
@@ -290,8 +310,7 @@ class UsageBuffer:
     def _due(self, now: float) -> bool:
         if self.interval <= 0:
             return False
-        with self._lock:
-            pending = self._pending
+        pending = self.pending
         return pending >= self.max_buffered or (pending > 0 and now >= self._next_flush)
 
     def close(self) -> None:
