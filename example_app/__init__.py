@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 from flask_login import LoginManager
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -61,6 +63,13 @@ def _secret_key(app: Flask) -> str:
     return path.read_text().strip()
 
 
+def _sqlite_write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite in WAL mode, as several workers need it: readers (the key check among
+    them) never wait for the usage flusher's writes, and reads take no file lock."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
@@ -90,6 +99,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         )
 
     db.init_app(app)
+    with app.app_context():
+        sa.event.listen(db.engine, "connect", _sqlite_write_ahead_log)
     apikeys.init_app(app)
     login_manager.init_app(app)
 
