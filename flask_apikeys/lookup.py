@@ -128,7 +128,6 @@ class KeyLookup:
         cursor.execute("PRAGMA data_version")
         return cast(int, cursor.fetchone()[0])
 
-    __call__ = find
 
     def attach(self, key: Any) -> Any:
         """*key*, with its owner and everything loaded with them, in the request's session.
@@ -154,7 +153,7 @@ class KeyLookup:
         is read afresh, in the session, when asked for."""
         states = loaded.states
         for state, keys in zip(states, loaded.keys, strict=True):
-            if state.expired_attributes or state.modified or state.deleted or state.was_deleted:
+            if not _unchanged(state):
                 return False
             values = state.dict
             if len(values) != len(keys):
@@ -330,10 +329,15 @@ def _loaded_graph(key: Any) -> tuple[InstanceState[Any], ...]:
     return tuple(graph)
 
 
+def _unchanged(state: InstanceState[Any]) -> bool:
+    """Whether an object is still exactly as loaded: not changed, expired or deleted."""
+    return not (state.expired_attributes or state.modified or state.deleted or state.was_deleted)
+
+
 def _attach(states: tuple[InstanceState[Any], ...], session: Session) -> bool:
     """Attach detached, unchanged objects to *session*; ``False`` when it cannot be done."""
     for state in states:
-        if state.expired_attributes or state.modified or state.deleted or state.was_deleted:
+        if not _unchanged(state):
             return False
         if state.session_id not in (None, session.hash_key):
             return False  # still in another live session: make fresh objects
