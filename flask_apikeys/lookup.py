@@ -128,7 +128,6 @@ class KeyLookup:
         cursor.execute("PRAGMA data_version")
         return cast(int, cursor.fetchone()[0])
 
-
     def attach(self, key: Any) -> Any:
         """*key*, with its owner and everything loaded with them, in the request's session.
 
