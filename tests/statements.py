@@ -4,6 +4,10 @@ The hot-path lookup runs its SELECT straight on the driver, past SQLAlchemy's st
 events, so the tests count at the driver: SQLite's trace callback, and a recording
 cursor class on psycopg connections. Installed for every pooled connection when this
 module is imported (the root conftest does), so connections opened later are counted too.
+
+On psycopg the lookup runs a prepared statement through libpq, which no cursor sees: it
+is recorded where ``_PreparedSelect`` hands it to libpq. ``tests/test_lookup.py`` checks
+that path on the wire, with libpq's own protocol trace.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+
+from flask_apikeys.lookup import _PreparedSelect
 
 _sinks: list[list[str]] = []
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
@@ -43,6 +49,19 @@ def _recording(cursor_class: type) -> type:
             return super().executemany(query, params_seq, **kwargs)
 
     return Recording
+
+
+def _recording_prepared_select() -> None:
+    run = _PreparedSelect.__call__
+
+    def recorded(self: _PreparedSelect, key_hash: str) -> list[Any]:
+        _record(self.sql.decode())
+        return run(self, key_hash)
+
+    _PreparedSelect.__call__ = recorded  # type: ignore[method-assign]
+
+
+_recording_prepared_select()
 
 
 @sa.event.listens_for(sa.pool.Pool, "connect")
