@@ -326,7 +326,8 @@ def main() -> int:
                 with admin.begin() as conn:
                     conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
                 try:
-                    url = f"{pg_base}?options=-csearch_path%3D{schema}"
+                    sep = "&" if "?" in pg_base else "?"
+                    url = f"{pg_base}{sep}options=-csearch_path%3D{schema}"
                     results.append(run_one(backend, url, size, args, tmp))
                 finally:
                     with admin.begin() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import operator
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -185,12 +186,7 @@ class APIKeys:
     def _service_signature(self, cfg: Mapping[str, Any]) -> tuple[Any, ...]:
         permissions = cfg["APIKEYS_PERMISSIONS"]
         return (
-            cfg["APIKEYS_PREFIX"],
-            cfg["APIKEYS_PEPPER"],
-            cfg["APIKEYS_CREATE_PERMISSION"],
-            cfg["APIKEYS_MANAGE_PERMISSION"],
-            cfg["APIKEYS_MAX_LIFETIME"],
-            cfg["APIKEYS_FAST_LOOKUP"],
+            _service_settings(cfg),
             tuple(permissions.items()) if isinstance(permissions, Mapping) else permissions,
             self._vocabulary_version,
         )
@@ -236,10 +232,7 @@ class APIKeys:
         """
         state = self._state(app)
         cfg = app.config
-        signature = (
-            self._service_signature(cfg),
-            tuple(cfg[name] for name in _HOT_PATH_SETTINGS),
-        )
+        signature = (self._service_signature(cfg), _hot_path_settings(cfg))
         hot = state.hot_path
         if hot is None or state.hot_path_signature != signature:
             hot = state.hot_path = HotPath(
@@ -325,7 +318,17 @@ class APIKeys:
 
 
 #: Settings read by ``authenticate()`` besides the service's own.
-_HOT_PATH_SETTINGS = (
+#: What the service is made from (with the permission vocabulary), read in one call.
+_service_settings = operator.itemgetter(
+    "APIKEYS_PREFIX",
+    "APIKEYS_PEPPER",
+    "APIKEYS_CREATE_PERMISSION",
+    "APIKEYS_MANAGE_PERMISSION",
+    "APIKEYS_MAX_LIFETIME",
+    "APIKEYS_FAST_LOOKUP",
+)
+#: The rest of what the per-request check depends on.
+_hot_path_settings = operator.itemgetter(
     "APIKEYS_REALM",
     "APIKEYS_BEARER",
     "APIKEYS_HEADER",

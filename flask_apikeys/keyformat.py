@@ -144,27 +144,31 @@ def parse_key(text: object, prefix: str | None = None) -> ParsedKey:
 
     Raises :class:`KeyFormatError` for anything else, whatever *text* is.
     """
-    if not isinstance(text, str) or len(text) > _MAX_KEY_LENGTH:
-        raise KeyFormatError("not an API key")
-    match = _KEY_RE.match(text)
-    if match is None:
-        raise KeyFormatError("not an API key")
-    found_prefix, body = match.groups()
-    if prefix is not None and found_prefix != prefix:
-        raise KeyFormatError("wrong key prefix")
-    random_part, check = body[:RANDOM_LENGTH], body[RANDOM_LENGTH:]
-    if not hmac.compare_digest(checksum(random_part), check):
-        raise KeyFormatError("bad key checksum")
-    return ParsedKey(found_prefix, random_part, check)
+    parts = _parts(text, prefix)
+    if isinstance(parts, str):
+        raise KeyFormatError(parts)
+    return ParsedKey(*parts)
 
 
 def is_well_formed(text: object, prefix: str | None = None) -> bool:
     """Whether *text* parses as a key (shape, prefix and checksum)."""
-    try:
-        parse_key(text, prefix)
-    except KeyFormatError:
-        return False
-    return True
+    return not isinstance(_parts(text, prefix), str)
+
+
+def _parts(text: object, prefix: str | None) -> tuple[str, str, str] | str:
+    """The prefix, random part and checksum of the key *text*, or why it is not one."""
+    if not isinstance(text, str) or len(text) > _MAX_KEY_LENGTH:
+        return "not an API key"
+    match = _KEY_RE.match(text)
+    if match is None:
+        return "not an API key"
+    found_prefix, body = match.groups()
+    if prefix is not None and found_prefix != prefix:
+        return "wrong key prefix"
+    random_part, check = body[:RANDOM_LENGTH], body[RANDOM_LENGTH:]
+    if not hmac.compare_digest(checksum(random_part), check):
+        return "bad key checksum"
+    return found_prefix, random_part, check
 
 
 def hash_secret(secret: str, pepper: bytes | None = None) -> str:

@@ -407,7 +407,9 @@ def _loaded_graph(key: Any) -> tuple[InstanceState[Any], ...]:
 
 def _unchanged(state: InstanceState[Any]) -> bool:
     """Whether an object is still exactly as loaded: not changed, expired or deleted."""
-    return not (state.expired_attributes or state.modified or state.deleted or state.was_deleted)
+    # ``_deleted`` is what ``deleted`` and ``was_deleted`` both come down to, read
+    # without their chain of properties (this runs for every object on every request).
+    return not (state.expired_attributes or state.modified or state._deleted)
 
 
 def _attach(states: tuple[InstanceState[Any], ...], session: Session) -> bool:
