@@ -45,6 +45,7 @@ import sqlalchemy as sa  # noqa: E402
 
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 BARE = "/v1/ping"
+FLOOR = "/v1/ping/select1"  # the bare route plus one SELECT 1 round trip
 TARGETS = {"sqlite": 0.85, "postgresql": 0.70}
 
 
@@ -261,16 +262,21 @@ def run_one(
     try:
         base = f"http://127.0.0.1:{server.port}"
         assert get_status(server.port, args.route, secret) == 200
-        for path, key in ((BARE, None), (args.route, secret)):  # warm up both
-            wrk(base + path, key, 2, args.connections, args.threads)
         bare: list[WrkResult] = []
         protected: list[WrkResult] = []
+        floor: list[WrkResult] = []
+        routes = [(BARE, None, bare), (args.route, secret, protected)]
+        if backend == "postgresql" and args.floor:
+            routes.append((FLOOR, None, floor))
+        for path, key, _ in routes:  # warm up every route
+            wrk(base + path, key, 2, args.connections, args.threads)
         for n in range(args.rounds):
-            order = [(BARE, None, bare), (args.route, secret, protected)]
-            for path, key, sink in order if n % 2 == 0 else reversed(order):
+            first = n % len(routes)  # each route takes its turn at going first
+            for path, key, sink in routes[first:] + routes[:first]:
                 sink.append(wrk(base + path, key, args.duration, args.connections, args.threads))
         ratios = [p.rps / b.rps for p, b in zip(protected, bare, strict=True)]
-        errors = sum(r.non_2xx for r in protected + bare)
+        floor_ratios = [f.rps / b.rps for f, b in zip(floor, bare, strict=True)] if floor else []
+        errors = sum(r.non_2xx for r in protected + bare + floor)
         revocation = revoke_under_load(database_url, server, secret, prefix, args.route)
     finally:
         server.stop()
@@ -285,6 +291,7 @@ def run_one(
         "prot_p99": statistics.median(r.p99_ms for r in protected),
         "ratio": statistics.median(ratios),
         "ratios": ratios,
+        "floor": statistics.median(floor_ratios) if floor_ratios else None,
         "errors": errors,
         "revocation": revocation,
     }
@@ -294,6 +301,12 @@ def run_one(
         f"non-2xx {errors}; revocation: {revocation}",
         flush=True,
     )
+    if floor_ratios:
+        print(
+            f"  floor (bare + one SELECT 1): ratio {result['floor']:.3f} "
+            f"(rounds: {', '.join(f'{r:.3f}' for r in floor_ratios)})",
+            flush=True,
+        )
     return result
 
 
@@ -306,6 +319,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--route", default="/v1/ping/key")
+    parser.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help=f"on PostgreSQL, do not also measure {FLOOR} (bare + one SELECT 1)",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk not found (apt-get install wrk)", file=sys.stderr)
@@ -340,7 +359,7 @@ def main() -> int:
     )
     header = (
         f"{'backend':<11}{'keys':>10}{'bare req/s':>12}{'p50':>8}{'p99':>8}"
-        f"{'prot req/s':>12}{'p50':>8}{'p99':>8}{'ratio':>8}{'target':>8}"
+        f"{'prot req/s':>12}{'p50':>8}{'p99':>8}{'ratio':>8}{'target':>8}{'floor':>8}"
     )
     print(header)
     for r in results:
@@ -348,6 +367,7 @@ def main() -> int:
             f"{r['backend']:<11}{r['size']:>10,}{r['bare_rps']:>12.0f}{r['bare_p50']:>7.2f}m{r['bare_p99']:>7.2f}m"
             f"{r['prot_rps']:>12.0f}{r['prot_p50']:>7.2f}m{r['prot_p99']:>7.2f}m{r['ratio']:>8.3f}"
             f"{'≥' + str(TARGETS[r['backend']]):>8}"
+            f"{format(r['floor'], '.3f') if r['floor'] is not None else '-':>8}"
         )
     for backend in {r["backend"] for r in results}:
         by_size = {r["size"]: r for r in results if r["backend"] == backend}
