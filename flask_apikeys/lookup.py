@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -222,7 +223,7 @@ class KeyLookup:
         dialect = self._dialect()
         if dialect.driver != "psycopg" or dialect.paramstyle != "pyformat":
             return None
-        if not hasattr(dbapi_connection, "pgconn"):
+        if not hasattr(dbapi_connection, "pgconn") or _green():
             return None
         sql = (self._driver_sql or self._compile(dialect))[0]
         if sql.count("%(key_hash)s") != 1:  # pragma: no cover - the statement has one parameter
@@ -347,6 +348,13 @@ def _undecoded_rows(cursor: Any, fetched: list[Any] | None = None) -> list[Any]:
     if result is None:
         return fetched if fetched is not None else cast(list[Any], cursor.fetchall())
     return _result_rows(result)
+
+
+def _green() -> bool:
+    """Whether gevent has patched this process: psycopg then waits for the server
+    cooperatively, where a blocking libpq call would stall every greenlet."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(monkey.is_module_patched("select"))
 
 
 def _result_rows(result: Any) -> list[Any]:

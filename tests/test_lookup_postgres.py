@@ -7,6 +7,7 @@ exactly what the server is sent.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -162,3 +163,28 @@ def test_a_lost_statement_or_connection_is_recovered(pg_app: Flask, sabotage: st
         )
     response = client.get("/v1/clients", headers=bearer(secret))
     assert (response.status_code, response.json["error"]) == (401, "revoked_api_key")
+
+
+def test_under_gevent_the_lookup_waits_as_psycopg_does(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gevent's workers: psycopg waits for the server cooperatively; a blocking libpq
+    call would stall every greenlet of the worker, so the lookup uses psycopg's cursor."""
+    import types
+
+    from example_app import apikeys
+    from flask_apikeys.lookup import _PreparedSelect
+
+    monkey = types.SimpleNamespace(is_module_patched=lambda name: name == "select")
+    monkeypatch.setitem(sys.modules, "gevent.monkey", monkey)
+    app = _example_app(pg_url)
+    try:
+        client = app.test_client()
+        secret = _key(app)
+        for _ in range(3):
+            assert client.get("/v1/clients", headers=bearer(secret)).status_code == 200
+        with app.app_context():
+            select = apikeys.service.key_lookup._local.select
+    finally:
+        _dispose(app)
+    assert select is not None and not isinstance(select, _PreparedSelect)
