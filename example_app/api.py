@@ -97,7 +97,8 @@ def my_permissions() -> ResponseReturnValue:
     organization = None
     for membership in owner.memberships:  # loaded with the owner: no extra query
         if membership.organization_id == key.organization_id:
-            organization = {"id": membership.organization.id, "name": membership.organization.name}
+            org = membership.organization  # one query by primary key
+            organization = {"id": org.id, "name": org.name}
     return jsonify(
         key={
             "name": key.name,

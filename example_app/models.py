@@ -70,7 +70,9 @@ class Membership(db.Model):  # type: ignore[name-defined,misc]
     )
     permissions: Mapped[str] = mapped_column(sa.Text, default="")
     user: Mapped[User] = relationship(back_populates="memberships")
-    organization: Mapped[Organization] = relationship(lazy="joined")
+    # Loaded when asked for (pages, introspection), not joined into every key check:
+    # checking a key's permissions reads only organization_id and permissions.
+    organization: Mapped[Organization] = relationship()
 
 
 class Client(db.Model):  # type: ignore[name-defined,misc]
