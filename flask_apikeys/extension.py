@@ -317,7 +317,6 @@ class APIKeys:
     is_key_request = staticmethod(is_key_request)
 
 
-#: Settings read by ``authenticate()`` besides the service's own.
 #: What the service is made from (with the permission vocabulary), read in one call.
 _service_settings = operator.itemgetter(
     "APIKEYS_PREFIX",

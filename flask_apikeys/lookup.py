@@ -188,10 +188,12 @@ class KeyLookup:
     def _select(self) -> tuple[Callable[[str], list[Any]], type[Exception]]:
         """This thread's way to run the SELECT, and the driver's error class."""
         cursor, dbapi_error = self._cursor()
-        select = self._local.__dict__.get("select") if self.own_connection else None
-        if select is None:
-            select = self._local.select = self._cursor_select(cursor)
-        return select, dbapi_error
+        if not self.own_connection:  # the session's cursor, new each time
+            return self._cursor_select(cursor), dbapi_error
+        local = self._local
+        if local.select is None:  # set when the connection was opened: None but on psycopg
+            local.select = self._cursor_select(cursor)
+        return local.select, dbapi_error
 
     def _cursor_select(self, cursor: Any) -> Callable[[str], list[Any]]:
         sql, params = self._driver_sql or self._compile(self._dialect())
