@@ -64,7 +64,8 @@ class APIKeyError(HTTPException):
         return headers
 
     def get_body(self, environ: Any = None, scope: Any = None) -> str:
-        return json.dumps(self.to_dict())
+        # A trailing newline, as Flask's own JSON responses have: curl output ends cleanly.
+        return json.dumps(self.to_dict()) + "\n"
 
 
 class MissingAPIKey(APIKeyError, Unauthorized):

@@ -32,6 +32,8 @@ def free_port() -> int:
 def test_the_quickstart_works_as_written(tmp_path: Path) -> None:
     (tmp_path / "quickstart.py").write_text(block_after("<!-- quickstart:"))
     lines = block_after("<!-- quickstart-shell").splitlines()
+    # The README calls .venv/bin/flask: here .venv is the environment running the tests.
+    (tmp_path / ".venv").symlink_to(sys.prefix, target_is_directory=True)
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     env.pop("FLASK_APP", None)
@@ -74,16 +76,18 @@ def test_the_quickstart_works_as_written(tmp_path: Path) -> None:
                 )
                 env["KEY"] = result.stdout
                 continue
-            result = subprocess.run(
-                command,
-                shell=True,
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            )
+            # create-user says it can run again: run it twice.
+            for _ in range(2 if "create-user" in line else 1):
+                result = subprocess.run(
+                    command,
+                    shell=True,
+                    cwd=tmp_path,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=True,
+                )
             expected = []
             for following in lines[number + 1 :]:
                 if not following.startswith("# "):
@@ -102,6 +106,7 @@ def test_the_quickstart_works_as_written(tmp_path: Path) -> None:
     assert second.splitlines()[0].strip() == status
     assert 'WWW-Authenticate: Bearer realm="api"' in second
     assert json.loads(second.split("\n\n", 1)[1]) == json.loads(rest[-1])
+    assert first.endswith("}\n") and second.endswith("}\n")  # the shell prompt starts afresh
     assert env["KEY"] not in (tmp_path / "instance" / "quickstart.sqlite").read_bytes().decode(
         "latin-1"
     )
