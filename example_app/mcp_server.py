@@ -1,0 +1,110 @@
+"""Ledgerly's MCP server: the JSON API's three jobs as MCP tools, guarded by the same keys.
+
+Each tool declares its scope; a key sees (``tools/list``) and calls only the tools its
+scopes allow, and works on its own organization's data only, like ``/v1``. Two ways to
+serve it (``pip install -e '.[mcp]'``):
+
+- mounted in the Flask app at ``/mcp`` (``create_app`` does it when the ``mcp`` SDK is
+  installed): same server, same workers;
+- a separate ASGI process on the same database::
+
+      uvicorn --factory example_app.mcp_server:create_asgi_app --port 8001
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from .models import Client, Invoice, db
+
+if TYPE_CHECKING:
+    from flask_apikeys.mcp import MCPKeys
+
+logger = logging.getLogger(__name__)
+
+INSTRUCTIONS = (
+    "Ledgerly invoicing. List the clients and invoices of the organization that owns the "
+    "API key, and create invoices. Amounts are integers in cents."
+)
+
+
+def create_mcp() -> MCPKeys:
+    """A fresh MCP server with Ledgerly's tools, and the key guard around it."""
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from flask_apikeys.mcp import MCPKeys, current_mcp_key
+
+    keys = MCPKeys(MCPServer("ledgerly", instructions=INSTRUCTIONS))
+
+    def organization_id() -> int:
+        org_id = current_mcp_key.organization_id
+        if org_id is None:
+            raise ToolError("This API key belongs to no organization.")
+        return int(org_id)
+
+    @keys.tool(scope="invoice.read", description="List the organization's invoices.")
+    def list_invoices() -> list[dict[str, Any]]:
+        invoices = db.session.scalars(
+            sa.select(Invoice)
+            .where(Invoice.organization_id == organization_id())
+            .order_by(Invoice.id)
+        )
+        return [invoice.to_dict() for invoice in invoices]
+
+    @keys.tool(scope="invoice.write", description="Create an invoice for one of the clients.")
+    def create_invoice(client_id: int, amount_cents: int, currency: str = "EUR") -> dict[str, Any]:
+        org_id = organization_id()
+        if not 0 < amount_cents < 10**12:
+            raise ToolError("amount_cents must be positive and below 10^12.")
+        if len(currency) != 3 or not currency.isalpha():
+            raise ToolError("currency must be a three-letter code.")
+        client = db.session.scalar(
+            sa.select(Client).where(Client.id == client_id, Client.organization_id == org_id)
+        )
+        if client is None:  # another tenant's client looks exactly like a missing one
+            raise ToolError(f"There is no client {client_id} in your organization.")
+        count = db.session.scalar(
+            sa.select(sa.func.count()).select_from(Invoice).where(Invoice.organization_id == org_id)
+        )
+        invoice = Invoice(
+            organization_id=org_id,
+            client=client,
+            number=f"INV-{org_id}-{(count or 0) + 1:05d}",
+            amount_cents=amount_cents,
+            currency=currency.upper(),
+        )
+        db.session.add(invoice)
+        db.session.commit()
+        return invoice.to_dict()
+
+    @keys.tool(scope="client.read", description="List the organization's clients.")
+    def list_clients() -> list[dict[str, Any]]:
+        clients = db.session.scalars(
+            sa.select(Client).where(Client.organization_id == organization_id()).order_by(Client.id)
+        )
+        return [client.to_dict() for client in clients]
+
+    return keys
+
+
+def mount_mcp(app: Flask, path: str = "/mcp") -> None:
+    """Serve the MCP server at *path* of *app*, when the ``mcp`` SDK is installed."""
+    try:
+        keys = create_mcp()
+    except ImportError:
+        logger.info("MCP server not mounted: install flask-apikeys[mcp]")
+        return
+    keys.init_app(app, path=path)
+
+
+def create_asgi_app() -> Any:
+    """The MCP server as its own ASGI app, on the example's database (uvicorn --factory)."""
+    from . import create_app
+
+    app = create_app()
+    return create_mcp().asgi_app(app)
