@@ -12,6 +12,7 @@ variables, e.g. ``FLASK_APIKEYS_MAX_LIFETIME=365``.
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
 import sqlite3
@@ -26,6 +27,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flask_apikeys import APIKeys
 
+from . import hardening
 from .models import KEY_PERMISSIONS, Membership, Organization, User, db
 
 apikeys = APIKeys(db=db, user_model=User, organization_model=Organization)
@@ -46,9 +48,17 @@ def organizations_of(user: User) -> Iterable[Organization]:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+    """The session's ``"<id>:<session token>"`` (``User.get_id``) while the token is
+    current: signing out rotates it, so an older cookie names nobody."""
+    pk, _, token = user_id.partition(":")
+    if not (pk.isascii() and pk.isdigit() and len(pk) <= 18 and token):
         return None
-    return db.session.get(User, int(user_id))
+    user = db.session.get(User, int(pk))
+    if user is None or not user.active:
+        return None
+    if not hmac.compare_digest(user.session_token.encode(), token.encode()):
+        return None
+    return user
 
 
 # On key-authenticated requests, current_user is the key's owner.
@@ -114,6 +124,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(web)
     app.register_blueprint(create_blueprint(), url_prefix="/settings/api-keys")
     register_cli(app)
+    hardening.init_app(app)  # bad input is a 4xx; error pages; security headers
     return app
 
 

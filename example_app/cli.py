@@ -125,11 +125,23 @@ def activate(email: str) -> None:
     db.session.commit()
 
 
+def _add_session_token_column() -> None:
+    """Databases seeded before users had a session token get the column (and tokens)."""
+    if "session_token" in {c["name"] for c in sa.inspect(db.engine).get_columns("users")}:
+        return
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE users ADD COLUMN session_token VARCHAR(64)"))
+    for user in db.session.scalars(sa.select(User)).unique():
+        user.end_sessions()
+    db.session.commit()
+
+
 def register_cli(app: Flask) -> None:
     @app.cli.command("seed")
     def seed() -> None:
         """Create the tables and the demo data (safe to run again)."""
         db.create_all()
+        _add_session_token_column()
         seed_demo_data()
         click.echo(
             "Seeded Acme (alice@acme.test, bob@acme.test) and Globex (carol@globex.test); "

@@ -4,6 +4,7 @@ clients and invoices. flask-apikeys adds its tables to the same ``db``."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -30,6 +31,10 @@ class Organization(db.Model):  # type: ignore[name-defined,misc]
     name: Mapped[str] = mapped_column(sa.String(100), unique=True)
 
 
+def new_session_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "users"
 
@@ -38,6 +43,9 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     name: Mapped[str] = mapped_column(sa.String(100))
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     active: Mapped[bool] = mapped_column(default=True)
+    # Part of the id a session cookie carries (get_id); a new one at every sign-out, so
+    # a cookie captured before signing out no longer works after it (see load_user).
+    session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)
     # Loaded in the same SELECT as the user, so checking a key's permissions
     # costs no extra query.
     memberships: Mapped[list[Membership]] = relationship(
@@ -47,6 +55,13 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     @property
     def is_active(self) -> bool:  # Flask-Login and flask-apikeys both read this
         return self.active
+
+    def get_id(self) -> str:  # what Flask-Login keeps in the session
+        return f"{self.id}:{self.session_token}"
+
+    def end_sessions(self) -> None:
+        """Sign out everywhere: every session cookie issued so far stops working."""
+        self.session_token = new_session_token()
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

@@ -17,6 +17,8 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
+from flask_apikeys.auth import is_key_request
+
 from .models import User, db
 
 web = Blueprint("web", __name__)
@@ -32,11 +34,19 @@ class LogoutForm(FlaskForm):  # type: ignore[misc]
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths: never redirect to another host after signing in."""
-    if not target:
+    """Only same-site paths: never redirect to another host after signing in. Browsers
+    read a backslash as a slash (``/\\evil.test``) and drop tabs and newlines."""
+    if not target or len(target) > 2000:
         return url_for("web.home")
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+    ):
         return url_for("web.home")
     return target
 
@@ -56,15 +66,19 @@ def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
-    error = None
+    error, status = None, 200
     if form.validate_on_submit():
         email = (form.email.data or "").strip().lower()
         user = db.session.scalar(sa.select(User).where(User.email == email))
         if user is not None and user.active and user.check_password(form.password.data or ""):
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
-        error = "That email and password do not match an active account."
-    return render_template("login.html", form=form, error=error), 401 if error else 200
+        error, status = "That email and password do not match an active account.", 401
+    elif form.is_submitted():  # no CSRF token (a forged post), or fields out of bounds
+        error, status = "Enter your email (at most 254 characters) and password.", 400
+        if "csrf_token" in form.errors:
+            error = "The form expired. Please sign in again."
+    return render_template("login.html", form=form, error=error), status
 
 
 @web.post("/logout")
@@ -72,6 +86,9 @@ def login() -> ResponseReturnValue:
 def logout() -> ResponseReturnValue:
     form = LogoutForm()
     if form.validate_on_submit():
+        if not is_key_request():  # a key's owner is no session to end
+            current_user.end_sessions()  # every cookie issued so far stops working
+            db.session.commit()
         logout_user()
         flash("You are signed out.")
     return redirect(url_for("web.login"))
