@@ -53,6 +53,12 @@ DEFAULTS: dict[str, Any] = {
     "APIKEYS_MCP_SERVER_NAME": None,
     # Keys per page on the organization admin page.
     "APIKEYS_PAGE_SIZE": 25,
+    # Content-Security-Policy of every page; widen it if your base template needs more
+    # (a CDN, inline scripts), or None to send none from the blueprint.
+    "APIKEYS_CONTENT_SECURITY_POLICY": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
 }
 
 

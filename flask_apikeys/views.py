@@ -82,6 +82,7 @@ def create_blueprint(name: str = "apikeys") -> Blueprint:
     )
     bp.before_request(_session_only)
     bp.after_request(_private_headers)
+    bp.after_request(_security_headers)
     bp.context_processor(_template_helpers)
     bp.add_url_rule("/", "index", index)
     bp.add_url_rule("/new", "new", new, methods=["GET", "POST"])
@@ -132,6 +133,15 @@ def _private_headers(response: Response) -> Response:
         response.headers.setdefault("Cache-Control", "private, no-cache")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def _security_headers(response: Response) -> Response:
+    """No inline script or style, nothing from elsewhere: see APIKEYS_CONTENT_SECURITY_POLICY."""
+    policy = current_app.config.get("APIKEYS_CONTENT_SECURITY_POLICY")
+    if policy:
+        response.headers.setdefault("Content-Security-Policy", policy)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
 
 
