@@ -118,12 +118,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from .api import api
     from .cli import register_cli
+    from .mcp_server import mount_mcp
     from .web import web
 
     app.register_blueprint(api)
     app.register_blueprint(web)
     app.register_blueprint(create_blueprint(), url_prefix="/settings/api-keys")
     register_cli(app)
+    mount_mcp(app)  # the MCP server at /mcp (docs/mcp.md)
     hardening.init_app(app)  # bad input is a 4xx; error pages; security headers
     return app
 

@@ -53,6 +53,12 @@ DEFAULTS: dict[str, Any] = {
     "APIKEYS_MCP_SERVER_NAME": None,
     # Keys per page on the organization admin page.
     "APIKEYS_PAGE_SIZE": 25,
+    # Env var the pasteable snippets read the key from (None = "<PREFIX>_API_KEY").
+    "APIKEYS_ENV_VAR": None,
+    # RFC 7662 introspection (flask_apikeys.introspection; docs/mcp.md): off by default.
+    "APIKEYS_INTROSPECTION": False,
+    "APIKEYS_INTROSPECTION_PERMISSION": "api_key.introspect",
+    "APIKEYS_INTROSPECTION_RATE_LIMIT": "600/minute",  # per calling key; None = its own only
     # Content-Security-Policy of every page; widen it if your base template needs more
     # (a CDN, inline scripts), or None to send none from the blueprint.
     "APIKEYS_CONTENT_SECURITY_POLICY": (

@@ -15,7 +15,6 @@ when a request loader would accept it. Other people's keys answer 404.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -57,6 +56,7 @@ from .service import (
     parse_duration,
     parse_expiry,
 )
+from .snippets import build_snippets, env_var_name
 
 if TYPE_CHECKING:
     from .extension import APIKeys
@@ -402,51 +402,15 @@ def _issue(service: KeyService, user: Any, form: CreateKeyForm, org_id: Any) -> 
 
 def _snippets(secret: str, service: KeyService) -> list[dict[str, str]]:
     config = current_app.config
-    env_var = f"{service.prefix.upper()}_API_KEY"
-    api_url = _absolute(config.get("APIKEYS_API_BASE_URL")) or request.host_url
-    snippets = [
-        {
-            "id": "env",
-            "title": "Environment variable",
-            "text": f'export {env_var}="{secret}"',
-        },
-        {
-            "id": "curl",
-            "title": "curl",
-            "text": f'curl -H "Authorization: Bearer ${env_var}" \\\n  {api_url}',
-        },
-        {
-            "id": "python",
-            "title": "Python (requests)",
-            "text": (
-                "import os\nimport requests\n\n"
-                "response = requests.get(\n"
-                f'    "{api_url}",\n'
-                f'    headers={{"Authorization": f"Bearer {{os.environ[\'{env_var}\']}}"}},\n'
-                "    timeout=10,\n)\nprint(response.json())"
-            ),
-        },
-    ]
-    mcp_url = _absolute(config.get("APIKEYS_MCP_URL"))
-    if mcp_url:
-        server = config.get("APIKEYS_MCP_SERVER_NAME") or service.prefix
-        mcp = {
-            "mcpServers": {
-                server: {
-                    "type": "http",
-                    "url": mcp_url,
-                    "headers": {"Authorization": f"Bearer {secret}"},
-                }
-            }
-        }
-        snippets.append(
-            {
-                "id": "mcp",
-                "title": "MCP client (streamable HTTP)",
-                "text": json.dumps(mcp, indent=2),
-            }
-        )
-    return snippets
+    return build_snippets(
+        secret,
+        env_var=env_var_name(config, service.prefix),
+        api_url=_absolute(config.get("APIKEYS_API_BASE_URL")) or request.host_url,
+        mcp_url=_absolute(config.get("APIKEYS_MCP_URL")),
+        server_name=config.get("APIKEYS_MCP_SERVER_NAME") or service.prefix,
+        bearer=bool(config.get("APIKEYS_BEARER", True)),
+        header=config.get("APIKEYS_HEADER"),
+    )
 
 
 def _show_once(issued: IssuedKey, rotated: Any = None) -> Response:
