@@ -93,7 +93,12 @@ def create_mcp() -> MCPKeys:
 
 
 def mount_mcp(app: Flask, path: str = "/mcp") -> None:
-    """Serve the MCP server at *path* of *app*, when the ``mcp`` SDK is installed."""
+    """Serve the MCP server at *path* of *app*, when the ``mcp`` SDK is installed, and
+    RFC 7662 introspection at ``/oauth/introspect`` (answered only with
+    ``FLASK_APIKEYS_INTROSPECTION=true``), for MCP servers in other processes."""
+    from flask_apikeys.introspection import create_introspection_blueprint
+
+    app.register_blueprint(create_introspection_blueprint(), url_prefix="/oauth")
     try:
         keys = create_mcp()
     except ImportError:

@@ -179,12 +179,20 @@ class KeyAuthMiddleware:
     with ``scope["user"]`` (the SDK's :class:`AuthenticatedUser`), ``scope["auth"]`` and
     ``scope[SCOPE_KEY]`` set."""
 
-    def __init__(self, app: ASGIApp, verifier: Verifier) -> None:
+    def __init__(self, app: ASGIApp, verifier: Verifier, *, path: str | None = None) -> None:
         self.app = app
         self.verifier = verifier
+        #: Only this path (the MCP endpoint) is guarded; ``None`` guards every path.
+        #: Others (the SDK's custom routes, 404s) pass, so a client probing for OAuth
+        #: metadata gets a plain 404.
+        self.path = path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") == "OPTIONS":
+        if (
+            scope["type"] != "http"
+            or scope.get("method") == "OPTIONS"
+            or (self.path is not None and _route_path(scope) != self.path)
+        ):
             await self.app(scope, receive, send)
             return
         outcome = await self.verifier(scope)
@@ -196,6 +204,12 @@ class KeyAuthMiddleware:
         scope["auth"] = AuthCredentials(outcome.scopes)
         scope[SCOPE_KEY] = outcome
         await self.app(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    path = str(scope.get("path", ""))
+    root = str(scope.get("root_path", ""))
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 async def send_error(error: APIKeyError, send: Send) -> None:

@@ -228,11 +228,13 @@ class MCPKeys:
         """
         if (app is None) == (verifier is None):
             raise TypeError("pass the Flask app or an SDK token verifier, not both")
+        path = options.setdefault("path", "/mcp")
         inner = self.streamable_http_app(**options)
         if verifier is None:
             self.app = app
-            return KeyAuthMiddleware(inner, FlaskKeyVerifier(cast(Flask, app)))
-        return KeyAuthMiddleware(inner, TokenVerifierAdapter(verifier, header=header, realm=realm))
+            return KeyAuthMiddleware(inner, FlaskKeyVerifier(cast(Flask, app)), path=path)
+        adapter = TokenVerifierAdapter(verifier, header=header, realm=realm)
+        return KeyAuthMiddleware(inner, adapter, path=path)
 
     def init_app(self, app: Flask, *, path: str = "/mcp", **options: Any) -> None:
         """Mount the server at *path* in *app*, answered by the app's own WSGI server."""
