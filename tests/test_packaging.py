@@ -1,0 +1,153 @@
+"""The package as published: one version, a license, a changelog, and an sdist and a
+wheel that hold what they should and build without a warning.
+
+The build runs once per module (``python -m build``, about 10 s); ``scripts/check-dist``
+builds into ``dist/`` and points ``CHECK_DIST_DIR`` at it so that these checks read the
+files it then installs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import flask_apikeys
+
+ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_the_version_is_written_once_in_the_package() -> None:
+    project = PYPROJECT["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    attr = PYPROJECT["tool"]["setuptools"]["dynamic"]["version"]["attr"]
+    assert attr == "flask_apikeys.__version__"
+    assert re.fullmatch(r"\d+\.\d+\.\d+((a|b|rc)\d+)?", flask_apikeys.__version__)
+
+
+def test_the_changelog_has_a_dated_entry_for_this_version() -> None:
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    version = re.escape(flask_apikeys.__version__)
+    assert re.search(rf"^## \[{version}\] - \d{{4}}-\d{{2}}-\d{{2}}$", changelog, re.M)
+    assert re.search(rf"^\[{version}\]: https://", changelog, re.M)
+
+
+def test_the_license_is_mit_and_declared() -> None:
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License")
+    assert "Copyright (c) 2026 The flask-apikeys developers" in text
+    assert PYPROJECT["project"]["license"] == "MIT"
+    assert PYPROJECT["project"]["license-files"] == ["LICENSE"]
+    assert "Framework :: Flask" in PYPROJECT["project"]["classifiers"]
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    given = os.environ.get("CHECK_DIST_DIR")
+    if given:
+        return Path(given)
+    out = tmp_path_factory.mktemp("dist")
+    result = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = (result.stdout + result.stderr).splitlines()
+    warnings = [
+        line
+        for line in log
+        if re.search(r"warning|would be ignored", line, re.I)
+        and "byte-compiling is disabled" not in line  # PYTHONDONTWRITEBYTECODE
+        and "WARNING: Location" not in line  # pip's index configuration
+    ]
+    assert not warnings, "\n".join(warnings)
+    return out
+
+
+def one(dist: Path, pattern: str) -> Path:
+    (found,) = dist.glob(pattern)
+    return found
+
+
+def test_the_wheel_holds_the_package_its_templates_and_static_files_only(dist: Path) -> None:
+    with zipfile.ZipFile(one(dist, "*.whl")) as wheel:
+        names = wheel.namelist()
+    assert "flask_apikeys/py.typed" in names
+    assert "flask_apikeys/templates/apikeys/layout.html" in names
+    assert "flask_apikeys/static/apikeys/apikeys.css" in names
+    assert "flask_apikeys/static/apikeys/apikeys.js" in names
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
+    strays = [
+        name
+        for name in names
+        if (name.split("/")[0] != "flask_apikeys" and ".dist-info/" not in name)
+        or "__pycache__" in name
+    ]
+    assert not strays, strays  # no tests, no benchmarks, no example app
+
+
+def test_the_wheel_metadata_says_what_pypi_shows(dist: Path) -> None:
+    with zipfile.ZipFile(one(dist, "*.whl")) as wheel:
+        (metadata_name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = wheel.read(metadata_name).decode()
+    assert f"Version: {flask_apikeys.__version__}\n" in metadata
+    assert "License-Expression: MIT\n" in metadata
+    assert "Requires-Python: >=3.11\n" in metadata
+    assert "Classifier: Framework :: Flask\n" in metadata
+    assert "Project-URL: Documentation, https://flask-apikeys.readthedocs.io/" in metadata
+    assert "Provides-Extra: docs" in metadata
+
+
+def test_the_sdist_holds_what_its_tests_and_docs_need(dist: Path) -> None:
+    sdist = one(dist, "*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        members = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    needed = {
+        "LICENSE",
+        "CHANGELOG.md",
+        "README.md",
+        "pyproject.toml",
+        "flask_apikeys/py.typed",
+        "docs/conf.py",
+        "docs/index.md",
+        "benchmarks/README.md",  # docs/performance.md includes it
+    }
+    for folder in ("tests", "example_app", "docs", "flask_apikeys"):
+        needed |= {
+            path.relative_to(ROOT).as_posix()
+            for path in (ROOT / folder).rglob("*")
+            if path.is_file()
+            and "__pycache__" not in path.parts
+            and "_build" not in path.parts
+            and path.suffix in {".py", ".html", ".css", ".js", ".md", ".rst", ".png", ".typed"}
+            and _tracked(path)
+        }
+    missing = sorted(needed - members)
+    assert not missing, missing
+    strays = [m for m in members if "__pycache__" in m or "/_build/" in m or m.endswith(".pyc")]
+    assert not strays, strays
+
+
+def _tracked(path: Path) -> bool:
+    """Committed files only, in a checkout: the sdist need not carry work in progress."""
+    return _TRACKED is None or path.relative_to(ROOT).as_posix() in _TRACKED
+
+
+def _git_files() -> set[str] | None:
+    result = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0 or not (ROOT / ".git").exists():
+        return None  # an unpacked sdist: every file counts
+    return set(result.stdout.splitlines())
+
+
+_TRACKED = _git_files()
