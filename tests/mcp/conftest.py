@@ -331,3 +331,38 @@ def bearer(secret: str) -> dict[str, str]:
 
 def x_api_key(secret: str) -> dict[str, str]:
     return {"X-API-Key": secret}
+
+
+@pytest.fixture(scope="module")
+def flask_server(
+    mcp_app: Any, mcp_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proc]:
+    """The example app under gunicorn, answering introspection at /oauth/introspect."""
+    proc = _mounted(server_env(mcp_database), tmp_path_factory.mktemp("flask"))
+    try:
+        yield proc
+    finally:
+        proc.kill()
+
+
+@pytest.fixture(scope="module", params=["ours", "sdk"])
+def introspecting_server(
+    request: pytest.FixtureRequest,
+    flask_server: Proc,
+    keys: Keys,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Proc]:
+    """An MCP server without the database, checking keys through introspection: through
+    ``MCPKeys.asgi_app(verifier=...)`` (ours) or the SDK's own ``AuthSettings`` (sdk)."""
+    env = {
+        "INTROSPECTION_URL": f"http://127.0.0.1:{flask_server.port}/oauth/introspect",
+        "INTROSPECTION_KEY": keys.issue("alice@acme.test", [INTROSPECT]),
+    }
+    factory = "introspecting_app" if request.param == "ours" else "sdk_introspecting_app"
+    proc = _uvicorn(
+        request.param, f"tests.mcp.servers:{factory}", env, tmp_path_factory.mktemp("intro")
+    )
+    try:
+        yield proc
+    finally:
+        proc.kill()
