@@ -69,6 +69,8 @@ class APIKeyError(HTTPException):
 
 
 class MissingAPIKey(APIKeyError, Unauthorized):
+    """401 ``missing_api_key``: the request carries no key."""
+
     code = 401
     error = "missing_api_key"
     message = "This endpoint needs an API key: send 'Authorization: Bearer <key>'."
@@ -76,30 +78,42 @@ class MissingAPIKey(APIKeyError, Unauthorized):
 
 
 class InvalidAPIKey(APIKeyError, Unauthorized):
+    """401 ``invalid_api_key``: malformed, a bad checksum, unknown, or two different keys."""
+
     code = 401
     error = "invalid_api_key"
     message = "The API key is not valid."
 
 
 class RevokedAPIKey(APIKeyError, Unauthorized):
+    """401 ``revoked_api_key``: revoked, or rotated and past its grace period."""
+
     code = 401
     error = "revoked_api_key"
     message = "The API key has been revoked."
 
 
 class ExpiredAPIKey(APIKeyError, Unauthorized):
+    """401 ``expired_api_key``: past its expiry."""
+
     code = 401
     error = "expired_api_key"
     message = "The API key has expired."
 
 
 class InactiveUser(APIKeyError, Unauthorized):
+    """401 ``inactive_user``: the key's owner is deactivated (``is_active`` is false)."""
+
     code = 401
     error = "inactive_user"
     message = "The owner of this API key is no longer active."
 
 
 class InsufficientScope(APIKeyError, Forbidden):
+    """403 ``insufficient_scope``: a valid key lacks a required scope; the body lists
+    ``missing_scopes``.
+    """
+
     code = 403
     error = "insufficient_scope"
     bearer_error = "insufficient_scope"
@@ -121,12 +135,16 @@ class InsufficientScope(APIKeyError, Forbidden):
 
 
 class IPNotAllowed(APIKeyError, Forbidden):
+    """403 ``ip_not_allowed``: the client address is outside the key's allowlist."""
+
     code = 403
     error = "ip_not_allowed"
     message = "This API key cannot be used from your address."
 
 
 class RateLimited(APIKeyError, TooManyRequests):
+    """429 ``rate_limited``: over the key's limit, or too many refused keys from one address."""
+
     code = 429
     error = "rate_limited"
     message = "Too many requests: slow down and retry later."
