@@ -23,7 +23,7 @@ from .errors import (
 )
 from .keyformat import is_well_formed
 from .network import address_allowed
-from .service import AuthenticationFailed, VerifiedKey
+from .verification import AuthenticationFailed, VerifiedKey
 
 if TYPE_CHECKING:
     from .extension import APIKeys, HotPath
@@ -149,19 +149,17 @@ def authenticate() -> VerifiedKey:
         if failure.code == "expired_api_key" and key is not None and hot.audit_expired_use:
             service.audit(key, "expired_use", ip=address)
         raise error_for_code(failure.code, failure.message) from None
-    key = verified._key  # read-only here: the session is not needed
-    if key.ip_allowlist and not address_allowed(address, key.ip_allowlist):
+    allowlist = verified.ip_allowlist
+    if allowlist and not address_allowed(address, allowlist):
         _refused(app, IPNotAllowed.error, verified.key, address)
         raise IPNotAllowed(realm=realm)
-    decision = limits.hit_key(verified.id, key.rate_limit)
+    decision = limits.hit_key(verified.id, verified.rate_limit)
     if decision is not None:
         if hot.rate_limit_headers:
             setattr(current_request, RATE_LIMIT_ATTR, decision)
         if not decision.allowed:
             headers = decision.headers() if hot.rate_limit_headers else {}
             raise RateLimited(retry_after=decision.reset_after, headers=headers, realm=realm)
-    for check in ext._request_checks:
-        check(verified)
     setattr(current_request, _REQUEST_ATTR, verified)
     if hot.usage is not None:
         hot.usage.record(verified.id, address)

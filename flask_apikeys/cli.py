@@ -18,7 +18,8 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .models import utcnow
-from .service import KeyService, RequestRefused, parse_duration, parse_expiry
+from .service import KeyService
+from .validation import RequestRefused, parse_duration, parse_expiry
 
 F = TypeVar("F", bound=Callable[..., Any])
 

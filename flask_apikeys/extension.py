@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import operator
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -16,10 +15,9 @@ from flask import Flask, Response, current_app, has_app_context, request
 from . import config as _config
 from . import signals
 from .auth import RATE_LIMIT_ATTR, is_key_request, load_user_from_request
-from .lookup import KeyLookup
 from .models import Models, build_models
 from .ratelimit import RateLimits
-from .service import KeyService, VerifiedKey
+from .service import KeyService
 from .usage import UsageBuffer
 
 __all__ = ["APIKeys"]
@@ -66,12 +64,9 @@ class APIKeys:
         self._organization_loader: Callable[[Any], Iterable[Any]] | None = None
         self._creation_policy: Callable[[Any, Any], str | None] | None = None
         self._permission_vocabulary: dict[str, str] = dict(permissions or {})
-        #: Called with each verified key before the view runs; may raise an APIKeyError.
-        self._request_checks: list[Callable[[VerifiedKey], None]] = []
-        #: Per-app state (the cached service, usage buffer, rate limits), keyed by app.
-        self._states: weakref.WeakKeyDictionary[Flask, _AppState] = weakref.WeakKeyDictionary()
+        #: Per-app state (the service, usage buffer, rate limits), keyed by app.
+        self._states: weakref.WeakKeyDictionary[Flask, HotPath] = weakref.WeakKeyDictionary()
         self._states_lock = threading.Lock()
-        self._vocabulary_version = 0
         if db is not None and user_model is not None:
             self.setup_models(
                 db,
@@ -134,25 +129,25 @@ class APIKeys:
         a cached lookup). ``organization_id`` is ``None`` for keys without one.
         """
         self._permissions_loader = func
-        self._vocabulary_version += 1  # makes the cached services be rebuilt
+        self._forget_apps()
         return func
 
     def organization_loader(self, func: F) -> F:
         """Register ``func(user) -> iterable of organizations``, each with ``id`` and ``name``."""
         self._organization_loader = func
-        self._vocabulary_version += 1
+        self._forget_apps()
         return func
 
     def creation_policy(self, func: F) -> F:
         """Register ``func(user, organization_id) -> str | None``: a message refuses creation."""
         self._creation_policy = func
-        self._vocabulary_version += 1
+        self._forget_apps()
         return func
 
     def register_permissions(self, permissions: Mapping[str, str]) -> None:
         """Add to the permission vocabulary keys can hold: ``{"invoice.read": "Read invoices"}``."""
         self._permission_vocabulary.update(permissions)
-        self._vocabulary_version += 1
+        self._forget_apps()
 
     # -- what the rest of the package uses ---------------------------------------------
 
@@ -170,36 +165,35 @@ class APIKeys:
 
     @property
     def service(self) -> KeyService:
-        """The :class:`KeyService` for the current app, over ``db.session``.
+        """The :class:`KeyService` of the current app, over ``db.session``."""
+        return self.hot_path(current_app._get_current_object()).service  # type: ignore[attr-defined]
 
-        Made once per app and configuration (it holds no request state: its session
-        is the scoped ``db.session``), so the hot path does not rebuild it.
+    def hot_path(self, app: Flask) -> HotPath:
+        """What the per-request key check needs of *app*, made from its configuration
+        the first time it is asked for (the first request, usually) and kept.
+
+        Change ``APIKEYS_*`` settings before the app serves; registering a loader or
+        permissions afterwards makes it again.
         """
-        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-        state = self._state(app)
-        signature = self._service_signature(app.config)
-        if state.service is None or state.service_signature != signature:
-            state.service = self._make_service(app)
-            state.service_signature = signature
-        return state.service
+        hot = self._states.get(app)
+        if hot is None:
+            with self._states_lock:
+                hot = self._states.get(app)
+                if hot is None:
+                    hot = self._states[app] = self._make_hot_path(app)
+        return hot
 
-    def _service_signature(self, cfg: Mapping[str, Any]) -> tuple[Any, ...]:
-        permissions = cfg["APIKEYS_PERMISSIONS"]
-        return (
-            _service_settings(cfg),
-            tuple(permissions.items()) if isinstance(permissions, Mapping) else permissions,
-            self._vocabulary_version,
-        )
-
-    def _make_service(self, app: Flask) -> KeyService:
+    def _make_hot_path(self, app: Flask) -> HotPath:
         if self._permissions_loader is None:
             raise RuntimeError(
                 "flask-apikeys needs a permissions loader: decorate a function "
                 "with @apikeys.permissions_loader"
             )
         cfg = app.config
-        vocabulary = self.permission_vocabulary()
-        return KeyService(
+        with app.app_context():
+            vocabulary = self.permission_vocabulary()
+            engine = self.db.session.get_bind(mapper=sa.inspect(self.models.APIKey))
+        service = KeyService(
             self.db.session,
             self.models,
             prefix=cfg["APIKEYS_PREFIX"],
@@ -212,136 +206,72 @@ class APIKeys:
             max_lifetime=_config.as_lifetime(cfg["APIKEYS_MAX_LIFETIME"]),
             creation_policy=self._creation_policy,
             on_event=_send_signal,
-            key_lookup=self._state(app).lookup(self) if cfg["APIKEYS_FAST_LOOKUP"] else None,
+        )
+        rate_limits = RateLimits(
+            cfg["APIKEYS_RATELIMIT_STORAGE_URI"] or "memory://",
+            strategy=cfg["APIKEYS_RATELIMIT_STRATEGY"],
+            default_limit=cfg["APIKEYS_DEFAULT_RATE_LIMIT"],
+            failed_auth_limit=cfg["APIKEYS_FAILED_AUTH_LIMIT"],
+            key_prefix=cfg["APIKEYS_RATELIMIT_KEY_PREFIX"],
+            fail_open=bool(cfg["APIKEYS_RATELIMIT_FAIL_OPEN"]),
+            storage_options=cfg["APIKEYS_RATELIMIT_STORAGE_OPTIONS"],
+        )
+        usage = None
+        if cfg["APIKEYS_USAGE_TRACKING"]:
+            usage = UsageBuffer(
+                engine,
+                self.models.APIKey.__table__,
+                self.models.APIKeyUsageDay.__table__,
+                interval=_config.as_seconds(
+                    cfg["APIKEYS_USAGE_FLUSH_INTERVAL"], "APIKEYS_USAGE_FLUSH_INTERVAL"
+                ),
+                max_buffered=int(cfg["APIKEYS_USAGE_MAX_BUFFERED"]),
+                last_used_resolution=_config.as_seconds(
+                    cfg["APIKEYS_LAST_USED_RESOLUTION"], "APIKEYS_LAST_USED_RESOLUTION"
+                ),
+            )
+        return HotPath(
+            service=service,
+            rate_limits=rate_limits,
+            usage=usage,
+            realm=cfg["APIKEYS_REALM"],
+            prefix=cfg["APIKEYS_PREFIX"],
+            bearer=bool(cfg["APIKEYS_BEARER"]),
+            header=_environ_key(cfg["APIKEYS_HEADER"]) if cfg["APIKEYS_HEADER"] else None,
+            query_param=cfg["APIKEYS_QUERY_PARAM"] or None,
+            rate_limit_headers=bool(cfg["APIKEYS_RATELIMIT_HEADERS"]),
+            audit_expired_use=bool(cfg["APIKEYS_AUDIT_EXPIRED_USE"]),
         )
 
-    def _state(self, app: Flask) -> _AppState:
-        state = self._states.get(app)
-        if state is None:
-            with self._states_lock:
-                state = self._states.get(app)
-                if state is None:
-                    state = self._states[app] = _AppState()
-        return state
+    def refresh(self, app: Flask) -> None:
+        """Read *app*'s ``APIKEYS_*`` settings again at its next request (e.g. a test
+        that changes them after the app served)."""
+        with self._states_lock:
+            self._states.pop(app, None)
 
-    def hot_path(self, app: Flask) -> HotPath:
-        """What ``authenticate()`` needs of *app*, made once per configuration.
-
-        One signature of the configuration is compared per request; the service, the
-        rate limits and the usage buffer are only looked up again when it changed.
-        """
-        state = self._state(app)
-        cfg = app.config
-        signature = (self._service_signature(cfg), _hot_path_settings(cfg))
-        hot = state.hot_path
-        if hot is None or state.hot_path_signature != signature:
-            hot = state.hot_path = HotPath(
-                service=self.service,
-                rate_limits=self.rate_limits(app),
-                usage=self.usage_buffer(app),
-                realm=cfg["APIKEYS_REALM"],
-                prefix=cfg["APIKEYS_PREFIX"],
-                bearer=bool(cfg["APIKEYS_BEARER"]),
-                header=_environ_key(cfg["APIKEYS_HEADER"]) if cfg["APIKEYS_HEADER"] else None,
-                query_param=cfg["APIKEYS_QUERY_PARAM"] or None,
-                rate_limit_headers=bool(cfg["APIKEYS_RATELIMIT_HEADERS"]),
-                audit_expired_use=bool(cfg["APIKEYS_AUDIT_EXPIRED_USE"]),
-            )
-            state.hot_path_signature = signature
-        return hot
+    def _forget_apps(self) -> None:
+        """Make every app's hot path again at its next use (a loader changed)."""
+        with self._states_lock:
+            self._states.clear()
 
     # -- usage and rate limits -------------------------------------------------------------
 
     def rate_limits(self, app: Flask | None = None) -> RateLimits:
         """The app's :class:`~flask_apikeys.ratelimit.RateLimits` (made from its config)."""
-        app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-        state = self._state(app)
-        cfg = app.config
-        signature = (
-            cfg["APIKEYS_RATELIMIT_STORAGE_URI"],
-            cfg["APIKEYS_RATELIMIT_STRATEGY"],
-            cfg["APIKEYS_DEFAULT_RATE_LIMIT"],
-            cfg["APIKEYS_FAILED_AUTH_LIMIT"],
-            cfg["APIKEYS_RATELIMIT_KEY_PREFIX"],
-            cfg["APIKEYS_RATELIMIT_FAIL_OPEN"],
-        )
-        if state.rate_limits is None or state.rate_limits_signature != signature:
-            state.rate_limits = RateLimits(
-                cfg["APIKEYS_RATELIMIT_STORAGE_URI"] or "memory://",
-                strategy=cfg["APIKEYS_RATELIMIT_STRATEGY"],
-                default_limit=cfg["APIKEYS_DEFAULT_RATE_LIMIT"],
-                failed_auth_limit=cfg["APIKEYS_FAILED_AUTH_LIMIT"],
-                key_prefix=cfg["APIKEYS_RATELIMIT_KEY_PREFIX"],
-                fail_open=bool(cfg["APIKEYS_RATELIMIT_FAIL_OPEN"]),
-                storage_options=cfg["APIKEYS_RATELIMIT_STORAGE_OPTIONS"],
-            )
-            state.rate_limits_signature = signature
-        return state.rate_limits
+        return self.hot_path(app or current_app._get_current_object()).rate_limits  # type: ignore[attr-defined]
 
     def usage_buffer(self, app: Flask | None = None) -> UsageBuffer | None:
-        """The app's usage buffer, made at its first use; ``None`` when tracking is off."""
-        app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-        state = self._state(app)
-        if state.usage is not None:
-            return state.usage
-        cfg = app.config
-        if not cfg["APIKEYS_USAGE_TRACKING"]:
-            return None
-        with self._states_lock:
-            if state.usage is None:
-                models = self.models
-                with app.app_context():
-                    engine = self.db.session.get_bind(mapper=sa.inspect(models.APIKey))
-                state.usage = UsageBuffer(
-                    engine,
-                    models.APIKey.__table__,
-                    models.APIKeyUsageDay.__table__,
-                    interval=_config.as_seconds(
-                        cfg["APIKEYS_USAGE_FLUSH_INTERVAL"], "APIKEYS_USAGE_FLUSH_INTERVAL"
-                    ),
-                    max_buffered=int(cfg["APIKEYS_USAGE_MAX_BUFFERED"]),
-                    last_used_resolution=_config.as_seconds(
-                        cfg["APIKEYS_LAST_USED_RESOLUTION"], "APIKEYS_LAST_USED_RESOLUTION"
-                    ),
-                )
-        return state.usage
+        """The app's usage buffer; ``None`` when tracking is off."""
+        return self.hot_path(app or current_app._get_current_object()).usage  # type: ignore[attr-defined]
 
     def flush_usage(self, app: Flask | None = None) -> int:
         """Write the app's buffered usage now; return how many uses were written."""
-        app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-        state = self._state(app)
-        return state.usage.flush() if state.usage is not None else 0
+        usage = self.usage_buffer(app)
+        return usage.flush() if usage is not None else 0
 
     # Flask-Login integration, re-exported for convenience.
     load_user_from_request = staticmethod(load_user_from_request)
     is_key_request = staticmethod(is_key_request)
-
-
-#: What the service is made from (with the permission vocabulary), read in one call.
-_service_settings = operator.itemgetter(
-    "APIKEYS_PREFIX",
-    "APIKEYS_PEPPER",
-    "APIKEYS_CREATE_PERMISSION",
-    "APIKEYS_MANAGE_PERMISSION",
-    "APIKEYS_MAX_LIFETIME",
-    "APIKEYS_FAST_LOOKUP",
-)
-#: The rest of what the per-request check depends on.
-_hot_path_settings = operator.itemgetter(
-    "APIKEYS_REALM",
-    "APIKEYS_BEARER",
-    "APIKEYS_HEADER",
-    "APIKEYS_QUERY_PARAM",
-    "APIKEYS_RATELIMIT_HEADERS",
-    "APIKEYS_AUDIT_EXPIRED_USE",
-    "APIKEYS_RATELIMIT_STORAGE_URI",
-    "APIKEYS_RATELIMIT_STRATEGY",
-    "APIKEYS_DEFAULT_RATE_LIMIT",
-    "APIKEYS_FAILED_AUTH_LIMIT",
-    "APIKEYS_RATELIMIT_KEY_PREFIX",
-    "APIKEYS_RATELIMIT_FAIL_OPEN",
-    "APIKEYS_USAGE_TRACKING",
-)
 
 
 def _environ_key(header: str) -> str:
@@ -364,27 +294,6 @@ class HotPath:
     query_param: str | None
     rate_limit_headers: bool
     audit_expired_use: bool
-
-
-class _AppState:
-    """What one app keeps between requests."""
-
-    def __init__(self) -> None:
-        self.hot_path: HotPath | None = None
-        self.hot_path_signature: tuple[Any, ...] = ()
-        self.service: KeyService | None = None
-        self.service_signature: tuple[Any, ...] = ()
-        self.rate_limits: RateLimits | None = None
-        self.rate_limits_signature: tuple[Any, ...] = ()
-        self.usage: UsageBuffer | None = None
-        self._lookup: KeyLookup | None = None
-
-    def lookup(self, ext: APIKeys) -> KeyLookup:
-        if self._lookup is None:
-            models = ext.models
-            user_pk = sa.inspect(models.User).primary_key[0].key
-            self._lookup = KeyLookup(ext.db.session, models.APIKey, models.User, user_pk)
-        return self._lookup
 
 
 def _add_rate_limit_headers(response: Response) -> Response:

@@ -21,7 +21,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from .service import NAME_MAX_LENGTH, REASON_MAX_LENGTH
+from .validation import NAME_MAX_LENGTH, REASON_MAX_LENGTH
 
 try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
     from wtforms import SelectChoice as _SelectChoice

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
@@ -77,6 +77,11 @@ class APIKeyMixin:
     __tablename__: str
     __apikeys_user_model__: Any
     __apikeys_org_type__: Any
+
+    if TYPE_CHECKING:  # the mapped class built on the host's db.Model
+        __table__: ClassVar[sa.Table]
+
+        def __init__(self, **columns: Any) -> None: ...
 
     id: Mapped[int] = mapped_column(_BigIntPK, primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(100))
@@ -152,6 +157,10 @@ class APIKeyEventMixin:
     __apikeys_user_model__: Any
     __apikeys_key_table__: str
 
+    if TYPE_CHECKING:
+
+        def __init__(self, **columns: Any) -> None: ...
+
     id: Mapped[int] = mapped_column(_BigIntPK, primary_key=True)
     event: Mapped[str] = mapped_column(sa.String(32))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -184,6 +193,11 @@ class APIKeyUsageDayMixin:
 
     __apikeys_key_table__: str
 
+    if TYPE_CHECKING:
+        __table__: ClassVar[sa.Table]
+
+        def __init__(self, **columns: Any) -> None: ...
+
     day: Mapped[dt.date] = mapped_column(sa.Date, primary_key=True)
     count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 
@@ -200,9 +214,10 @@ class APIKeyUsageDayMixin:
 class Models:
     """The mapped classes :func:`build_models` made for one host ``db``."""
 
-    APIKey: Any
-    APIKeyEvent: Any
-    APIKeyUsageDay: Any
+    APIKey: type[APIKeyMixin]
+    APIKeyEvent: type[APIKeyEventMixin]
+    APIKeyUsageDay: type[APIKeyUsageDayMixin]
+    #: The host's user model: flask-apikeys reads only its primary key and ``is_active``.
     User: Any
     organization_type: sa.types.TypeEngine[Any]
 

@@ -1,16 +1,24 @@
-"""The hot-path lookup: objects reused only while their rows are unchanged."""
+"""The hot-path lookup: one SELECT through SQLAlchemy, a connection borrowed and given back."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
 from flask_apikeys import parse_key
+from flask_apikeys.lookup import KeyLookup
+from flask_apikeys.models import utcnow
 from tests.conftest import bearer
-from tests.statements import lookups, recorded_statements
+from tests.statements import lookups, recorded_statements, version_checks
 
 
 def _engine(app: Flask) -> sa.Engine:
@@ -33,8 +41,10 @@ def test_each_request_is_one_select_and_a_change_is_seen_at_once(
     found = lookups(statements)
     if _engine(app).dialect.name == "sqlite":
         assert len(found) == 1  # the first request; then SQLite's data version is unchanged
+        assert len(version_checks(statements)) == 5
     else:
         assert len(found) == 5  # one per request, the first one included
+        assert version_checks(statements) == []
 
     # A demotion (a membership row, loaded with the owner) is seen on the next request.
     with app.app_context():
@@ -76,15 +86,6 @@ def test_the_key_and_owner_belong_to_the_requests_session(app: Flask, make_key: 
         assert key.revoked_reason == "self"
 
 
-def test_the_plain_orm_lookup_can_be_chosen(app: Flask, client: FlaskClient, make_key: Any) -> None:
-    app.config["APIKEYS_FAST_LOOKUP"] = False
-    secret = make_key("bob@acme.test", ["client.read"])
-    with recorded_statements() as statements:
-        for _ in range(3):
-            assert client.get("/v1/clients", headers=bearer(secret)).status_code == 200
-    assert len(lookups(statements)) == 3
-
-
 def test_everything_loaded_with_a_reused_owner_is_attached(app: Flask, make_key: Any) -> None:
     """A view may lazy-load from the owner's eagerly loaded objects on every request."""
     from example_app import db
@@ -116,6 +117,11 @@ def test_a_view_that_needs_only_the_scopes_never_opens_a_session(app: Flask, mak
         opened = db.session.registry.has()
         return {"scopes": sorted(current_key.scopes), "id": current_key.id, "opened": opened}
 
+    @app.get("/v1/test-key-first")
+    @require_key(scope="client.read")
+    def key_first() -> Any:
+        return {"name": current_key.key.name, "attached": current_key.key in db.session}
+
     @app.get("/v1/test-owner")
     @require_key(scope="client.read")
     def owner() -> Any:
@@ -132,6 +138,8 @@ def test_a_view_that_needs_only_the_scopes_never_opens_a_session(app: Flask, mak
         assert response.json["opened"] is False
     response = client.get("/v1/test-owner", headers=bearer(secret))
     assert response.json == {"email": "bob@acme.test", "attached": True}
+    response = client.get("/v1/test-key-first", headers=bearer(secret))
+    assert response.json == {"name": "test key", "attached": True}
 
 
 def test_a_permissions_loader_that_lazy_loads_still_works(app: Flask, make_key: Any) -> None:
@@ -164,3 +172,136 @@ def test_a_permissions_loader_that_lazy_loads_still_works(app: Flask, make_key: 
         apikeys.permissions_loader(original)
     assert statuses == [200, 200, 200]
     assert seen and all(names == {"Acme"} for names in seen)
+
+
+def test_no_connection_stays_checked_out_between_requests(app: Flask, make_key: Any) -> None:
+    """Every thread gives its connection back: a thread per request (``flask run``)
+    must not use up the pool."""
+    from example_app import db
+
+    secret = make_key("bob@acme.test", ["client.read"])
+    engine = _engine(app)
+    pool = engine.pool
+    if not isinstance(pool, sa.pool.QueuePool):
+        return  # SQLite in memory: one connection is the database
+    statuses: list[int] = []
+
+    def one_request() -> None:
+        statuses.append(app.test_client().get("/v1/clients", headers=bearer(secret)).status_code)
+
+    # More threads than the pool has connections, overflow included.
+    limit = pool.size() + max(0, pool.overflow()) + 20
+    for _ in range(3):
+        threads = [threading.Thread(target=one_request) for _ in range(limit)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    with app.app_context():
+        db.session.remove()
+    assert statuses == [200] * (3 * limit)
+    assert pool.checkedout() == 0
+
+
+@pytest.fixture
+def sqlite_lookup(tmp_path: Path) -> Iterator[tuple[KeyLookup, sa.Engine, Any, str]]:
+    """A lookup over a one-connection pool on a SQLite file, and a key in it."""
+    from tests import hostapp
+
+    engine = sa.create_engine(
+        f"sqlite:///{tmp_path / 'lookup.sqlite'}", poolclass=sa.pool.QueuePool, pool_size=1
+    )
+    models = hostapp.apikeys.models
+    hostapp.db.metadata.create_all(engine)
+    with Session(engine) as session:
+        owner = hostapp.Account(email="ann@example.test")
+        session.add(owner)
+        session.flush()
+        key = models.APIKey(
+            name="k",
+            display_prefix="tst_abc",
+            key_hash="h" * 64,
+            scopes=["doc.read"],
+            owner_id=owner.uuid,
+        )
+        session.add(key)
+        session.commit()
+        yield KeyLookup(session, models), engine, models, "h" * 64
+    engine.dispose()
+
+
+def test_sqlite_reuses_a_key_only_while_nothing_was_written(
+    sqlite_lookup: tuple[KeyLookup, sa.Engine, Any, str], tmp_path: Path
+) -> None:
+    lookup, engine, models, key_hash = sqlite_lookup
+    first = lookup.find(key_hash)
+    assert first is not None and first.revoked_at is None
+    assert lookup.find(key_hash) is first  # nothing written since
+
+    # A write through the same (the only) pooled connection: its data version does not
+    # move, its count of written rows does.
+    with engine.begin() as conn:
+        conn.execute(sa.update(models.APIKey).values(revoked_reason="x", revoked_at=utcnow()))
+    second = lookup.find(key_hash)
+    assert second is not first and second is not None and second.revoked_at is not None
+    assert lookup.find(key_hash) is second
+
+    # A commit by another connection (another process, say).
+    other = sqlite3.connect(tmp_path / "lookup.sqlite")
+    other.execute("UPDATE api_keys SET name = 'renamed'")
+    other.commit()
+    third = lookup.find(key_hash)
+    assert third is not second and third is not None and third.name == "renamed"
+
+    # A schema change, which counts no rows.
+    other.execute("CREATE TABLE unrelated (id INTEGER)")
+    other.commit()
+    assert lookup.find(key_hash) is not third
+    other.execute("DELETE FROM api_keys")
+    other.commit()
+    other.close()
+    assert lookup.find(key_hash) is None
+
+
+def test_the_lookup_is_seen_by_opentelemetry(host: Any) -> None:
+    """Tracing sees the lookup like any other query: one span per verified request
+    (on SQLite, the data-version check stands in for the SELECT while nothing changed)."""
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    secret = host.service.issue(host.ann, "x", ["doc.read"]).secret
+    engine = host.module.db.engine
+    host.module.db.session.remove()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = SQLAlchemyInstrumentor()
+    # The instrumentation declares SQLAlchemy < 2.1; its engine events work on 2.1 too.
+    instrumentor.instrument(engine=engine, tracer_provider=provider, skip_dep_check=True)
+    try:
+        per_request = []
+        for _ in range(3):
+            assert host.client.get("/read", headers=bearer(secret)).status_code == 200
+            per_request.append(
+                [sql for span in exporter.get_finished_spans() if (sql := _statement(span))]
+            )
+            exporter.clear()
+    finally:
+        instrumentor.uninstrument()
+    if engine.dialect.name == "sqlite":
+        first, *later = per_request
+        assert len(first) == 2 and len(version_checks(first)) == 1 and len(lookups(first)) == 1
+        assert all(len(spans) == 1 and version_checks(spans) == spans for spans in later)
+    else:
+        for spans in per_request:
+            assert len(spans) == 1 and lookups(spans) == spans
+            assert "accounts" in spans[0]  # the key and its owner, together
+
+
+def _statement(span: Any) -> str:
+    """The SQL of a span, under the old or the new semantic conventions ("" for the
+    spans of opening a connection)."""
+    attributes = span.attributes
+    return str(attributes.get("db.statement") or attributes.get("db.query.text") or "")

@@ -83,6 +83,7 @@ def test_expiry_must_be_in_the_future_and_within_the_maximum_lifetime(host: Any)
     with pytest.raises(RequestRefused, match="future"):
         host.service.issue(host.ann, "x", ["doc.read"], expires_at=now - dt.timedelta(seconds=1))
     host.app.config["APIKEYS_MAX_LIFETIME"] = 90
+    host.module.apikeys.refresh(host.app)
     with pytest.raises(RequestRefused, match="within 90 days"):
         host.service.issue(host.ann, "x", ["doc.read"], expires_at=None)
     with pytest.raises(RequestRefused, match="within 90 days"):
@@ -165,6 +166,7 @@ def test_verify_refuses_in_the_contracts_order(host: Any) -> None:
 def test_a_key_from_another_pepper_is_unknown(host: Any) -> None:
     secret = host.service.issue(host.ann, "x", ["doc.read"]).secret
     host.app.config["APIKEYS_PEPPER"] = "server-side-secret"
+    host.module.apikeys.refresh(host.app)
     with pytest.raises(AuthenticationFailed):
         host.service.verify(secret)
     peppered = host.service.issue(host.ann, "y", ["doc.read"]).secret

@@ -79,6 +79,7 @@ def test_custom_expiry_without_a_date_is_a_form_error(bob):
 
 def test_max_lifetime_hides_longer_choices_and_refuses_them(app, bob):
     app.config["APIKEYS_MAX_LIFETIME"] = 90
+    app.extensions["apikeys"].refresh(app)
     page = bob.get("/new").text
     assert 'value="never"' not in page and 'value="1y"' not in page
     assert "Keys must expire within 90 days." in page
