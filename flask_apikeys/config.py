@@ -29,7 +29,6 @@ DEFAULTS: dict[str, Any] = {
     # CLI
     "APIKEYS_USER_LOOKUP_FIELD": "email",
     # Usage and rate limits (docs/usage-and-rate-limits.md)
-    "APIKEYS_FAST_LOOKUP": True,  # hot path: autocommit connection, objects reused per row
     "APIKEYS_USAGE_TRACKING": True,
     "APIKEYS_USAGE_FLUSH_INTERVAL": 10,  # seconds; 0 = no timer, flush at exit only
     "APIKEYS_USAGE_MAX_BUFFERED": 10_000,  # uses per process that trigger an early flush

@@ -47,16 +47,12 @@ from .forms import (
     RotateForm,
     choices,
 )
+from .lifecycle import IssuedKey
 from .models import KeyStatus, utcnow
-from .service import (
-    IssuedKey,
-    KeyService,
-    Organization,
-    RequestRefused,
-    parse_duration,
-    parse_expiry,
-)
+from .permissions import Organization
+from .service import KeyService
 from .snippets import build_snippets, env_var_name
+from .validation import RequestRefused, parse_duration, parse_expiry
 
 if TYPE_CHECKING:
     from .extension import APIKeys
@@ -186,10 +182,10 @@ class Status:
 
 
 def _status(key: Any) -> Status:
-    now = utcnow()
-    if key.revoked_at is not None and key.revoked_at > now:
+    """How a key's status is shown: the model decides, the page words it."""
+    if key.in_grace_period:
         return Status("rotating", "Rotating", f"Works until {_when(key.revoked_at)}")
-    code = key.status_at(now)
+    code = key.status
     if code == KeyStatus.REVOKED:
         return Status(code, "Revoked", f"Revoked {_when(key.revoked_at)}")
     if code == KeyStatus.EXPIRED:
@@ -667,8 +663,8 @@ def organization() -> ResponseReturnValue:
     except ValueError:
         page = 1
     per_page = max(1, int(current_app.config.get("APIKEYS_PAGE_SIZE") or 25))
-    stmt = service.sorted_keys_query(
-        sort,
+    stmt = service.keys_query(
+        sort=sort,
         organization_id=org.id,
         owner=owner,
         status=status or None,
