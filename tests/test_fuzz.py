@@ -1,0 +1,61 @@
+"""The short fuzz run of the default suite: a few thousand generated requests at the example
+app on the test database (SQLite, or PostgreSQL with TEST_DATABASE_URL); none may answer
+5xx or leave a traceback in the log. ``scripts/fuzz`` runs 100,000 on each database.
+
+``FUZZ_SEED`` picks other inputs (the default is fixed, so a failure reproduces).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from tests.fuzzing.harness import counting_tracebacks, fuzz
+from tests.fuzzing.inputs import Inputs
+
+REQUESTS = 3000
+SEED = int(os.environ.get("FUZZ_SEED", "20260"))
+
+
+def test_a_few_thousand_fuzzed_requests_answer_no_5xx_and_log_no_traceback(database_url):
+    report = fuzz(database_url, REQUESTS, SEED)
+    assert report.requests == REQUESTS
+    assert report.statuses[200] > 50, report.summary()  # the inputs reach the real views too
+    assert report.statuses[401] > 50, report.summary()  # and the key checks
+    assert report.server_errors == 0, "\n".join([report.summary(), *report.examples])
+    assert report.tracebacks == 0, "\n".join([report.summary(), *report.examples])
+
+
+def test_the_same_seed_makes_the_same_inputs():
+    first, second = Inputs(7, ["fsk_" + "a" * 38]), Inputs(7, ["fsk_" + "a" * 38])
+    assert [first.next().describe() for _ in range(200)] == [
+        second.next().describe() for _ in range(200)
+    ]
+
+
+def test_a_traceback_in_the_log_is_counted():
+    with counting_tracebacks() as log:
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logging.getLogger("example_app").exception("Exception on /x [GET]")
+    assert len(log.records) == 1
+
+
+def test_a_500_is_counted_with_a_reproducer(tmp_path, monkeypatch):
+    """The harness sees a 5xx when there is one: the input check made to crash instead."""
+    from example_app import hardening
+
+    check = hardening.reject_control_characters
+
+    def crash() -> None:
+        try:
+            check()
+        except Exception as exc:
+            raise RuntimeError("crashed on a control character") from exc
+
+    monkeypatch.setattr(hardening, "reject_control_characters", crash)
+    report = fuzz(f"sqlite:///{tmp_path / 'f.sqlite'}", 300, SEED)
+    assert report.server_errors > 0
+    assert report.tracebacks >= report.server_errors
+    assert report.examples and all(" -> 500 " in example for example in report.examples)
