@@ -183,3 +183,21 @@ def test_every_call_counts_one_use_of_the_key(mcp_server: Proc, keys: Keys) -> N
     anyio.run(run)
     assert len(posts) - before >= 5
     assert keys.usage_settles_at(secret, len(posts)) == len(posts)
+
+
+def test_the_ip_allowlist_sees_the_client_address(mcp_server: Proc, keys: Keys) -> None:
+    elsewhere = keys.issue("bob@acme.test", ["client.read"], ip_allowlist=["10.0.0.0/8"])
+    here = keys.issue("bob@acme.test", ["client.read"], ip_allowlist=["127.0.0.1/32"])
+    status, headers, body = mcp_server.post(headers=bearer(elsewhere))
+    assert (status, json.loads(body)["error"]) == (403, "ip_not_allowed")
+    assert headers["www-authenticate"].startswith("Bearer")
+    assert tool_names(mcp_server.url, bearer(here)) == ["list_clients"]
+
+
+def test_the_keys_rate_limit_applies(mcp_server: Proc, keys: Keys) -> None:
+    secret = keys.issue("bob@acme.test", ["client.read"], rate_limit="1/minute")
+    answers = [mcp_server.post(headers=x_api_key(secret)) for _ in range(4)]
+    limited = [a for a in answers if a[0] == 429]
+    assert limited, [a[0] for a in answers]  # memory:// counts per process: 2 workers
+    assert json.loads(limited[0][2])["error"] == "rate_limited"
+    assert int(limited[0][1]["retry-after"]) >= 1
