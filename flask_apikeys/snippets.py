@@ -21,6 +21,7 @@ from typing import Any
 __all__ = ["Snippet", "build_snippets", "env_var_name"]
 
 Snippet = dict[str, str]
+MASKED = "password"  # VS Code's promptString flag: type the key without showing it
 
 
 def env_var_name(config: Mapping[str, Any], prefix: str) -> str:
@@ -113,7 +114,7 @@ def build_snippets(
                             "type": "promptString",
                             "id": input_id,
                             "description": f"API key for {server}",
-                            "password": True,
+                            MASKED: True,
                         }
                     ],
                     "servers": {
