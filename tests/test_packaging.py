@@ -129,7 +129,6 @@ def test_the_sdist_holds_what_its_tests_and_docs_need(dist: Path) -> None:
             if path.is_file()
             and "__pycache__" not in path.parts
             and "_build" not in path.parts
-            and path.suffix in {".py", ".html", ".css", ".js", ".md", ".rst", ".png", ".typed"}
             and _tracked(path)
         }
     missing = sorted(needed - members)
