@@ -44,7 +44,6 @@ PERMISSIONS = {
     INTROSPECT: "Introspect API keys (RFC 7662)",
 }
 
-pytestmark = pytest.mark.servers
 
 
 def free_port() -> int:

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 
 from tests.mcp.conftest import INTROSPECT, Keys, Proc, bearer, mcp_session, x_api_key
 
+pytestmark = pytest.mark.servers  # starts real gunicorn and uvicorn servers
+
 INACTIVE = {"active": False}
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from tests.mcp.conftest import Keys, Proc, bearer, mcp_session, x_api_key
 
+pytestmark = pytest.mark.servers  # starts real gunicorn and uvicorn servers
+
 
 def tool_names(url: str, headers: dict[str, str]) -> list[str]:
     async def run() -> list[str]:

@@ -21,6 +21,8 @@ import pytest
 from flask_apikeys.snippets import build_snippets, env_var_name
 from tests.mcp.conftest import Keys, Proc, mcp_session
 
+pytestmark = pytest.mark.servers  # starts real gunicorn and uvicorn servers
+
 ENV = "FSK_API_KEY"
 
 
