@@ -119,11 +119,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .api import api
     from .cli import register_cli
     from .mcp_server import mount_mcp
+    from .openapi import docs as openapi_docs
     from .web import web
 
     app.register_blueprint(api)
     app.register_blueprint(web)
     app.register_blueprint(create_blueprint(), url_prefix="/settings/api-keys")
+    app.register_blueprint(openapi_docs)  # /openapi.json and Swagger UI at /docs
     register_cli(app)
     mount_mcp(app)  # the MCP server at /mcp (docs/mcp.md)
     hardening.init_app(app)  # bad input is a 4xx; error pages; security headers

@@ -45,6 +45,13 @@ def _bad_request(message: str) -> ResponseReturnValue:
     return jsonify(error="invalid_request", message=message), 400
 
 
+def _integer(value: Any) -> int | None:
+    """A JSON integer, as JSON Schema counts them: 12 or 12.0, never true or 12.5."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value if type(value) is int else None
+
+
 @api.post("/invoices")
 @require_key(scope="invoice.write")
 def create_invoice() -> ResponseReturnValue:
@@ -52,19 +59,24 @@ def create_invoice() -> ResponseReturnValue:
     body: Any = request.get_json(silent=True)
     if not isinstance(body, dict):
         return _bad_request("Send a JSON object with client_id and amount_cents.")
-    client_id, amount = body.get("client_id"), body.get("amount_cents")
-    if type(client_id) is not int or type(amount) is not int:
+    client_id, amount = _integer(body.get("client_id")), _integer(body.get("amount_cents"))
+    if client_id is None or amount is None:
         return _bad_request("client_id and amount_cents must be integers.")
     if not 0 < amount < 10**12:
         return _bad_request("amount_cents must be positive and below 10^12.")
     currency = body.get("currency", "EUR")
     if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
         return _bad_request("currency must be a three-letter code.")
-    client = db.session.scalar(
-        sa.select(Client).where(Client.id == client_id, Client.organization_id == org_id)
-    )
-    if client is None:  # another tenant's client looks exactly like a missing one
-        return _bad_request(f"There is no client {client_id} in your organization.")
+    if not currency.isascii():  # "ß".upper() is "SS": only A-Z fit the column
+        return _bad_request("currency must be a three-letter code.")
+    client = None
+    if 0 < client_id < 2**63:  # a larger id than the column holds names no client either
+        client = db.session.scalar(
+            sa.select(Client).where(Client.id == client_id, Client.organization_id == org_id)
+        )
+    if client is None:  # another tenant's client looks exactly like a missing one (404)
+        message = f"There is no client {client_id} in your organization."
+        return jsonify(error="not_found", message=message), 404
     count = db.session.scalar(
         sa.select(sa.func.count()).select_from(Invoice).where(Invoice.organization_id == org_id)
     )

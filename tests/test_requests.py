@@ -179,7 +179,7 @@ def test_a_globex_key_never_sees_acme_data(client: FlaskClient, make_key: Any) -
         json={"client_id": acme_clients[0]["id"], "amount_cents": 100},
         headers=bearer(carol),
     )
-    assert response.status_code == 400
+    assert response.status_code == 404
     assert "no client" in response.get_json()["message"]
 
 
