@@ -10,6 +10,7 @@ configuration (``APIKEYS_BEARER``, ``APIKEYS_HEADER``, ``APIKEYS_QUERY_PARAM``,
 - :func:`operation`: what one guarded operation adds (``security``, ``401``/``403``/``429``);
 - :func:`guarded_routes`: every guarded ``(path, method, scopes)`` of an app;
 - :func:`document`: a whole minimal OpenAPI document of an app's guarded routes;
+- :func:`apply`: the keys added to a document another generator made;
 - :class:`APIKeysPlugin`: an apispec plugin (flask-smorest, APIFlask) that does it all.
 
 See ``docs/openapi.md``.
@@ -37,6 +38,7 @@ __all__ = [
     "QUERY_SCHEME",
     "APIKeysPlugin",
     "GuardedRoute",
+    "apply",
     "components",
     "document",
     "error_responses",
@@ -355,24 +357,38 @@ def document(
     """
     paths: dict[str, dict[str, Any]] = {}
     for route in guarded_routes(app):
-        if not route.path.startswith(path_prefix):
-            continue
-        op: dict[str, Any] = {"operationId": f"{route.method}_{route.endpoint}".replace(".", "_")}
-        summary = (getattr(route.view, "__doc__", None) or "").strip().split("\n")[0]
-        if summary:
-            op["summary"] = summary
-        if route.parameters:
-            op["parameters"] = [dict(p) for p in route.parameters]
-        merge_operation(
-            op, operation(route.scopes, app, openapi_version=openapi_version, refs=True)
-        )
-        paths.setdefault(route.path, {})[route.method] = op
-    return {
-        "openapi": openapi_version,
-        "info": {"title": title, "version": version},
-        "paths": paths,
-        "components": components(app),
-    }
+        if route.path.startswith(path_prefix):
+            op: dict[str, Any] = {"operationId": f"{route.method}_{route.endpoint}"}
+            op["operationId"] = op["operationId"].replace(".", "_")
+            summary = (getattr(route.view, "__doc__", None) or "").strip().split("\n")[0]
+            if summary:
+                op["summary"] = summary
+            if route.parameters:
+                op["parameters"] = [dict(p) for p in route.parameters]
+            paths.setdefault(route.path, {})[route.method] = op
+    doc = {"openapi": openapi_version, "info": {"title": title, "version": version}}
+    return apply({**doc, "paths": paths}, app)
+
+
+def apply(doc: dict[str, Any], app: Flask | None = None) -> dict[str, Any]:
+    """Add the keys to an OpenAPI document *doc* made by any generator, in place.
+
+    Adds :func:`components` (keeping same-named ones of *doc*) and merges
+    :func:`operation` into each operation of *doc* that is a guarded route of *app*.
+    """
+    version = str(doc.get("openapi", "3.1.0"))
+    parts = doc.setdefault("components", {})
+    for section, items in components(app).items():
+        if not isinstance(parts.get(section), dict):  # absent, or None (flask-openapi3)
+            parts[section] = {}
+        for name, item in items.items():
+            target = parts[section]
+            target.setdefault(name, item)
+    for route in guarded_routes(app):
+        op = doc.get("paths", {}).get(route.path, {}).get(route.method)
+        if isinstance(op, dict):
+            merge_operation(op, operation(route.scopes, app, openapi_version=version, refs=True))
+    return doc
 
 
 def __getattr__(name: str) -> Any:
