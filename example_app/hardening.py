@@ -19,6 +19,8 @@ from werkzeug.exceptions import HTTPException
 
 from flask_apikeys import APIKeyError
 
+from .models import db
+
 logger = logging.getLogger(__name__)
 
 #: C0 control characters but tab, line feed and carriage return (which a textarea may
@@ -65,6 +67,8 @@ def http_error(error: HTTPException) -> ResponseReturnValue:
     if isinstance(error, APIKeyError):
         return error.get_response()
     headers = {k: v for k, v in error.get_headers() if k.lower() in ("allow", "retry-after")}
+    if error.code >= 500:  # a failed statement may have left the transaction unusable
+        db.session.rollback()
     if is_api_request():
         code = (error.name or "error").lower().replace(" ", "_")
         return jsonify(error=code, message=error.description), error.code, headers
