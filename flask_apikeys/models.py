@@ -116,6 +116,18 @@ class APIKeyMixin:
         return mapped_column(pk.type, sa.ForeignKey(pk), nullable=True)
 
     @declared_attr
+    def ip_allowlist_set_by_id(cls) -> Mapped[Any]:
+        """Who set the allowlist: when an admin did, the owner may only narrow it."""
+        pk = _user_pk(cls)
+        return mapped_column(pk.type, sa.ForeignKey(pk), nullable=True)
+
+    @declared_attr
+    def rate_limit_set_by_id(cls) -> Mapped[Any]:
+        """Who set the key's own rate limit (``None``: an operator, or never set)."""
+        pk = _user_pk(cls)
+        return mapped_column(pk.type, sa.ForeignKey(pk), nullable=True)
+
+    @declared_attr
     def rotated_from_id(cls) -> Mapped[int | None]:
         return mapped_column(
             _BigIntPK,
