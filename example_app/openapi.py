@@ -77,8 +77,17 @@ _NEW_INVOICE = {
     "type": "object",
     "required": ["client_id", "amount_cents"],
     "properties": {
-        "client_id": {"type": "integer", "description": "A client of the key's organization."},
-        "amount_cents": {"type": "integer", "minimum": 1, "maximum": 10**12 - 1},
+        "client_id": {
+            "type": "integer",
+            "description": "A client of the key's organization (GET /v1/clients).",
+            "examples": [1],
+        },
+        "amount_cents": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 10**12 - 1,
+            "examples": [125000],
+        },
         "currency": _string(pattern="^[A-Za-z]{3}$", default="EUR"),
     },
 }
