@@ -10,6 +10,7 @@ own that allows nothing but this site.
 from __future__ import annotations
 
 import importlib.resources
+import importlib.util
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, send_from_directory
@@ -171,6 +172,9 @@ def openapi_json() -> ResponseReturnValue:
 
 @docs.get("/docs")
 def swagger_ui() -> ResponseReturnValue:
+    if importlib.util.find_spec("swagger_ui") is None:
+        message = "Swagger UI needs swagger-ui-py: pip install 'flask-apikeys[openapi]'\n"
+        return Response(message, status=501, mimetype="text/plain")
     return Response(_PAGE, mimetype="text/html")
 
 
@@ -181,7 +185,7 @@ def swagger_ui_init() -> ResponseReturnValue:
 
 @docs.get("/docs/assets/<name>")
 def swagger_ui_asset(name: str) -> ResponseReturnValue:
-    if name not in _ASSETS:
+    if name not in _ASSETS or importlib.util.find_spec("swagger_ui") is None:
         abort(404)
     folder = importlib.resources.files("swagger_ui").joinpath("static")
     return send_from_directory(str(folder), name, max_age=3600)

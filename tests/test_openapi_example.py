@@ -3,8 +3,10 @@ with its scopes, Swagger UI's files from the package and nothing else."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
@@ -68,3 +70,19 @@ def test_docs_serves_swagger_ui_from_the_package(client: FlaskClient) -> None:
     for name in ["index.html", "swagger-editor-bundle.js", "..%2F__init__.py"]:
         assert client.get(f"/docs/assets/{name}").status_code == 404, name
     assert "unsafe" not in page.headers["Content-Security-Policy"]
+
+
+def test_docs_without_swagger_ui_says_what_to_install(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "swagger_ui" else find_spec(name, *a),
+    )
+    page = client.get("/docs")
+    assert page.status_code == 501
+    assert "flask-apikeys[openapi]" in page.text
+    assert client.get("/docs/assets/swagger-ui.css").status_code == 404
+    assert client.get("/openapi.json").status_code == 200  # the description needs nothing
