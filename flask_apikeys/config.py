@@ -23,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     "APIKEYS_CREATE_PERMISSION": "api_key.create",
     "APIKEYS_MANAGE_PERMISSION": "api_key.manage",
     "APIKEYS_PERMISSIONS": None,
+    # Besides api_key.* and the create/manage permissions: more that keys never hold.
+    "APIKEYS_SENSITIVE_PERMISSIONS": (),
+    # Sensitive permissions a key may hold when chosen by name (never via full access).
+    "APIKEYS_GRANTABLE_SENSITIVE_PERMISSIONS": (),
     "APIKEYS_MAX_LIFETIME": None,
     # Audit
     "APIKEYS_AUDIT_EXPIRED_USE": True,

@@ -206,6 +206,10 @@ class APIKeys:
             max_lifetime=_config.as_lifetime(cfg["APIKEYS_MAX_LIFETIME"]),
             creation_policy=self._creation_policy,
             on_event=_send_signal,
+            sensitive_permissions=tuple(cfg["APIKEYS_SENSITIVE_PERMISSIONS"] or ()),
+            grantable_sensitive_permissions=tuple(
+                cfg["APIKEYS_GRANTABLE_SENSITIVE_PERMISSIONS"] or ()
+            ),
         )
         rate_limits = RateLimits(
             cfg["APIKEYS_RATELIMIT_STORAGE_URI"] or "memory://",

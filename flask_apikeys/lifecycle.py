@@ -265,6 +265,11 @@ class KeyLifecycle(KeyQueries):
                 raise RequestRefused("Permissions must be names.", field="scopes")
             if self.known_permissions is not None and scope not in self.known_permissions:
                 raise RequestRefused(f"Unknown permission {scope[:80]!r}.", field="scopes")
+            if not self.may_hold(scope):
+                raise RequestRefused(
+                    f"'{scope}' governs API keys themselves and cannot be put on a key.",
+                    field="scopes",
+                )
             if scope not in held:
                 raise RequestRefused(
                     f"You cannot grant '{scope}': you do not hold it.", field="scopes"
@@ -329,6 +334,11 @@ class KeyLifecycle(KeyQueries):
             ip_allowlist=ip_allowlist,
             rotated_from_id=rotated_from.id if rotated_from is not None else None,
         )
+        if rotated_from is not None:  # a rotation keeps who answers for the restrictions
+            key.ip_allowlist_set_by_id = rotated_from.ip_allowlist_set_by_id
+            key.rate_limit_set_by_id = rotated_from.rate_limit_set_by_id
+        elif ip_allowlist:
+            key.ip_allowlist_set_by_id = self.user_id(actor) if actor is not None else None
         self.session.add(key)
         self.session.flush()
         details: dict[str, Any] = {

@@ -10,7 +10,7 @@ organization now, whether they may create or manage keys, and what a key may do
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,8 @@ class Permissions:
         creation_policy: CreationPolicy | None = None,
         on_event: EventListener | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        sensitive_permissions: Collection[str] = (),
+        grantable_sensitive_permissions: Collection[str] = (),
     ) -> None:
         self.session = session
         self.models = models
@@ -77,6 +79,14 @@ class Permissions:
         self._organizations = organizations
         self._on_event = on_event
         self._user_pk: str = sa.inspect(models.User).primary_key[0].key
+        #: Permissions that govern keys (``api_key.*``, the create and manage permissions)
+        #: and any the host marks: never on a key, unless opted in below.
+        self.sensitive_permissions = frozenset(
+            {create_permission, manage_permission, *sensitive_permissions}
+        )
+        #: Sensitive permissions a key may hold when chosen by name (never through
+        #: full access).
+        self.grantable_sensitive_permissions = frozenset(grantable_sensitive_permissions)
 
     def hash(self, secret: str) -> str:
         return keyformat.hash_secret(secret, self.pepper)
@@ -114,12 +124,22 @@ class Permissions:
             user, organization_id
         )
 
+    def is_sensitive(self, permission: str) -> bool:
+        """Whether *permission* governs keys (or the host marked it): not for keys."""
+        return permission.startswith("api_key.") or permission in self.sensitive_permissions
+
+    def may_hold(self, permission: str) -> bool:
+        """Whether a key may hold *permission* when chosen by name."""
+        return (
+            not self.is_sensitive(permission) or permission in self.grantable_sensitive_permissions
+        )
+
     def grantable_permissions(self, user: Any, organization_id: Any = None) -> frozenset[str]:
         """The permissions *user* may put on a new key in *organization_id*."""
         held = self.permissions_of(user, organization_id)
         if self.known_permissions is not None:
             held &= frozenset(self.known_permissions)
-        return held
+        return frozenset(p for p in held if self.may_hold(p))
 
     def creation_refusal(self, user: Any, organization_id: Any = None) -> str | None:
         """Why *user* cannot create a key in *organization_id* now; ``None`` if they can.
@@ -138,11 +158,12 @@ class Permissions:
         return None
 
     def effective_scopes(self, key: APIKeyMixin, owner: Any) -> frozenset[str]:
-        """Key scopes ∩ what the owner holds now; full access is the latter."""
+        """Key scopes ∩ what the owner holds now; full access is the latter. Sensitive
+        permissions only when opted in and chosen by name, never through full access."""
         held = self.permissions_of(owner, key.organization_id)
         if key.full_access:
-            return held
-        return held.intersection(key.scopes or ())
+            return frozenset(p for p in held if not self.is_sensitive(p))
+        return frozenset(p for p in held.intersection(key.scopes or ()) if self.may_hold(p))
 
     def may_change(self, key: APIKeyMixin, actor: Any) -> bool:
         """Owners, admins of the key's organization and operators (no actor) may."""
