@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 from flask_login import LoginManager
+from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flask_apikeys import APIKeys
@@ -34,6 +35,9 @@ apikeys = APIKeys(db=db, user_model=User, organization_model=Organization)
 login_manager = LoginManager()
 login_manager.login_view = "web.login"
 login_manager.login_message = "Sign in to manage your API keys."
+# The schema's history (example_app/migrations): `flask --app example_app db upgrade`.
+# Batch mode lets ALTERs work on SQLite, which rebuilds a table to change it.
+migrate = Migrate(directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
 
 
 @apikeys.permissions_loader
@@ -112,6 +116,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     with app.app_context():
         sa.event.listen(db.engine, "connect", _sqlite_write_ahead_log)
     apikeys.init_app(app)
+    migrate.init_app(app, db)
     login_manager.init_app(app)
 
     from flask_apikeys.views import create_blueprint

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import flask_migrate
 import sqlalchemy as sa
 from flask import Flask
 from flask.cli import AppGroup
@@ -125,23 +126,30 @@ def activate(email: str) -> None:
     db.session.commit()
 
 
-def _add_session_token_column() -> None:
-    """Databases seeded before users had a session token get the column (and tokens)."""
-    if "session_token" in {c["name"] for c in sa.inspect(db.engine).get_columns("users")}:
-        return
-    with db.engine.begin() as conn:
-        conn.execute(sa.text("ALTER TABLE users ADD COLUMN session_token VARCHAR(64)"))
-    for user in db.session.scalars(sa.select(User)).unique():
-        user.end_sessions()
-    db.session.commit()
+def upgrade_database() -> None:
+    """Bring the database to the newest revision of example_app/migrations.
+
+    A database that ``seed`` made before the example had migrations (the example's
+    tables but no ``alembic_version``) cannot be upgraded: which columns it lacks depends
+    on when it was made. It holds demo data only, so the message says to start afresh.
+    """
+    tables = set(sa.inspect(db.engine).get_table_names())
+    if tables & set(db.metadata.tables) and "alembic_version" not in tables:
+        where = db.engine.url.render_as_string(hide_password=True)
+        raise click.ClickException(
+            f"{where} was made before the example had migrations (it has no "
+            "alembic_version table). It holds demo data only: delete it (or drop its "
+            "tables) and run `flask --app example_app seed` again."
+        )
+    flask_migrate.upgrade()
 
 
 def register_cli(app: Flask) -> None:
     @app.cli.command("seed")
     def seed() -> None:
-        """Create the tables and the demo data (safe to run again)."""
-        db.create_all()
-        _add_session_token_column()
+        """Upgrade the database to the newest migration, then add the demo data (safe to
+        run again)."""
+        upgrade_database()
         seed_demo_data()
         click.echo(
             "Seeded Acme (alice@acme.test, bob@acme.test) and Globex (carol@globex.test); "
