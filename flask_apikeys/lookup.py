@@ -86,9 +86,11 @@ class KeyLookup:
         """
         source = self._source()
         if source.engine is None:
-            return self._session.execute(
-                self._in_session_statement, {"key_hash": key_hash}
-            ).unique().scalar_one_or_none()
+            return (
+                self._session.execute(self._in_session_statement, {"key_hash": key_hash})
+                .unique()
+                .scalar_one_or_none()
+            )
         with source.engine.connect() as connection:
             if not source.versioned:
                 return self._select(connection, key_hash)
@@ -108,9 +110,11 @@ class KeyLookup:
 
     def _select(self, connection: sa.Connection, key_hash: str) -> APIKeyMixin | None:
         with Session(bind=connection) as session:
-            key: APIKeyMixin | None = session.execute(
-                self.statement, {"key_hash": key_hash}
-            ).unique().scalar_one_or_none()
+            key: APIKeyMixin | None = (
+                session.execute(self.statement, {"key_hash": key_hash})
+                .unique()
+                .scalar_one_or_none()
+            )
         return key  # detached by the session's close, everything it loaded kept
 
     def _source(self) -> _Source:
