@@ -4,14 +4,13 @@
 and ``GET /v1/ping``, an unauthenticated route of the same app that does nothing but
 answer JSON: the baseline the protected route is compared with. ``GET /v1/ping/key``
 is the same behind ``require_key``, to measure the key check without a view's work.
-``GET /v1/ping/select1`` is the bare route plus one ``SELECT 1`` on the database, sent
-as cheaply as the driver allows: the floor of any check that asks the database on
-every request.
+``GET /v1/ping/select1`` is the bare route plus one ``SELECT 1`` on a pooled connection
+through SQLAlchemy: the floor of any check that asks the database on every request
+through public APIs.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from flask import Flask, jsonify
@@ -47,27 +46,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 class _SelectOne:
-    """``SELECT 1`` on a connection of this thread's own, in autocommit mode; on psycopg
-    prepared once and sent through libpq, as the key lookup is."""
+    """``SELECT 1`` on a connection borrowed from the app's pool and given back, in
+    autocommit mode: one round trip through SQLAlchemy's public API, as the key lookup
+    makes it, and nothing else."""
 
     def __init__(self) -> None:
-        self._local = threading.local()
+        self._engine: Any = None
 
     def __call__(self) -> None:
-        run = getattr(self._local, "run", None)
-        if run is None:
-            run = self._local.run = self._connect()
-        run()
-
-    def _connect(self) -> Any:
-        raw = db.engine.raw_connection()
-        self._local.raw = raw  # kept checked out for the thread's lifetime
-        connection = raw.driver_connection
-        pgconn = getattr(connection, "pgconn", None)
-        if pgconn is None:
-            connection.isolation_level = None  # sqlite3: autocommit
-            cursor = connection.cursor()
-            return lambda: cursor.execute("SELECT 1").fetchall()
-        connection.autocommit = True
-        pgconn.prepare(b"benchmark_select_one", b"SELECT 1")
-        return lambda: pgconn.exec_prepared(b"benchmark_select_one", None)
+        if self._engine is None:
+            self._engine = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+        with self._engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1").all()

@@ -45,7 +45,6 @@ PERMISSIONS = {
 }
 
 
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -157,6 +156,8 @@ def settings(database_url: str) -> dict[str, Any]:
         "SECRET_KEY": "mcp-tests",
         "APIKEYS_PERMISSIONS": PERMISSIONS,
         "APIKEYS_INTROSPECTION": True,
+        # api_key.* never goes on a key unless the host opts in, by name.
+        "APIKEYS_GRANTABLE_SENSITIVE_PERMISSIONS": [INTROSPECT],
         "APIKEYS_USAGE_FLUSH_INTERVAL": 0.2,
     }
 
