@@ -104,11 +104,11 @@ def authenticate() -> VerifiedKey:
     """Verify the request's key once per request and return it.
 
     In order: the credential's shape and checksum (garbage and typos are refused
-    here, at no cost, so they are neither throttled nor counted: a flood of them
-    cannot lock an address's real keys out); the failed-authentication throttle of
-    the client address (no query while it is exceeded); the key, its owner and their
-    permissions in one SELECT (a bad checksum costs no query); the key's IP allowlist;
-    its rate limit. Then the use is counted in memory (written later by the flusher).
+    here, at no cost, and not counted); the key, its owner and their permissions in
+    one SELECT; the key's IP allowlist; its rate limit. Then the use is counted in
+    memory (written later by the flusher). A refused well-formed key counts against
+    its address's failed-authentication throttle; over it, refusals answer 429, but a
+    usable key is served whatever its address did.
 
     Raises an :class:`~flask_apikeys.errors.APIKeyError` when there is no usable key.
     """
@@ -132,18 +132,19 @@ def authenticate() -> VerifiedKey:
             _refused(app, exc.error, None, address)
         raise
     limits = hot.rate_limits
-    blocked = limits.address_blocked(address)
-    if blocked is not None:
-        raise RateLimited(
-            "Too many requests with invalid API keys from your address: retry later.",
-            retry_after=blocked.reset_after,
-            realm=realm,
-        )
     service = hot.service
     try:
         verified = service.verify_well_formed(secret)
     except AuthenticationFailed as failure:
-        limits.record_failure(address)
+        throttled = limits.record_failure(address)
+        if throttled is not None:
+            # Over the address's limit of refused keys: say so, and spend nothing more
+            # on it (no audit row, log line or signal). Valid keys are still served.
+            raise RateLimited(
+                "Too many refused API keys from your address: retry later.",
+                retry_after=throttled.reset_after,
+                realm=realm,
+            ) from None
         key = failure.key
         _refused(app, failure.code, key, address)
         if failure.code == "expired_api_key" and key is not None and hot.audit_expired_use:

@@ -10,9 +10,17 @@ It costs one list entry per request in the window, so very large limits
 (``100000/day``) are cheaper as ``fixed-window`` (one counter, but up to twice the
 limit around a boundary) or ``sliding-window-counter`` (two counters, approximate).
 
-When the storage is unreachable, ``fail_open`` decides: serve the request without
-a limit (default: an outage of Redis does not take the API down; authentication
-still applies) or refuse it. After a failure the storage is left alone for
+The failed-authentication throttle counts refused well-formed keys per client address.
+Only refusals consult it: a key that is found and usable is served whatever its address
+did, and costs no call to the storage unless it has a rate limit of its own. Over the
+throttle's limit, refused keys get 429 instead of 401, without the audit row, log line
+and signal of each refusal.
+
+When the storage is unreachable, ``fail_open`` decides, for key limits and the
+throttle alike: serve without a limit (default: an outage of Redis does not take the
+API down; authentication still applies) or refuse what the limit would have decided
+(limited keys, and refused keys get 429). One warning is logged when an outage starts
+and one when it ends; meanwhile the storage is tried again every
 ``retry_after_failure`` seconds, so an outage does not add a timeout to every request.
 
 Layer 3: ``limits`` only, no Flask.
@@ -33,7 +41,6 @@ __all__ = ["Decision", "RateLimits", "parse_limits"]
 
 logger = logging.getLogger("flask_apikeys")
 
-_MAX_LOCAL_FAILURES = 10_000  # addresses remembered before the expired ones are dropped
 STRATEGIES = ("moving-window", "fixed-window", "sliding-window-counter")
 
 
@@ -105,19 +112,11 @@ class RateLimits:
         if self.failed_auth_limit:
             parse_limits(self.failed_auth_limit)
         self._lock = threading.Lock()
-        # memory:// only: until when each address that failed here may still be
-        # blocked, so that the addresses that never failed skip the limiter.
-        self._local_failures: dict[str, float] | None = (
-            {} if self.storage_uri.startswith("memory://") else None
-        )
-        self._failure_window = (
-            max(item.get_expiry() for item in parse_limits(self.failed_auth_limit))
-            if self.failed_auth_limit
-            else 0
-        )
         self._limiter: Any = None
         self._pid = 0
         self._down_until = 0.0
+        self._outage = False
+        self._where = self.storage_uri.split("@")[-1]  # never the password
 
     # -- the limiter, made once per process (a forked worker makes its own) --------------
 
@@ -143,17 +142,26 @@ class RateLimits:
     def _storage_down(self) -> bool:
         return self._down_until > time.monotonic()
 
-    def _failed(self, what: str) -> None:
-        if not self._storage_down():
+    def _failed(self, what: str, error: Exception) -> None:
+        """Remember an outage: one warning when it starts, then quiet until it ends."""
+        if not self._outage:
+            self._outage = True
             logger.warning(
-                "flask-apikeys rate-limit storage %s failed during %s; failing %s for %ss",
-                self.storage_uri.split("@")[-1],
+                "flask-apikeys rate-limit storage %s failed during %s (%s: %s); failing %s "
+                "until it answers again (retried every %ss)",
+                self._where,
                 what,
+                type(error).__name__,
+                str(error)[:200],
                 "open" if self.fail_open else "closed",
                 self.retry_after_failure,
-                exc_info=True,
             )
         self._down_until = time.monotonic() + self.retry_after_failure
+
+    def _answered(self) -> None:
+        if self._outage:
+            self._outage = False
+            logger.warning("flask-apikeys rate-limit storage %s answers again", self._where)
 
     def _unavailable(self) -> Decision | None:
         if self.fail_open:
@@ -183,62 +191,39 @@ class RateLimits:
                 if not allowed:  # the first limit that refuses decides, at least 1 s
                     return Decision(False, item.amount, 0, max(1, reset))
                 decisions.append(Decision(True, item.amount, stats.remaining, max(0, reset)))
-        except Exception:
-            self._failed("a key's rate limit")
+        except Exception as error:
+            self._failed("a key's rate limit", error)
             return self._unavailable()
+        self._answered()
         return min(decisions, key=lambda d: d.remaining)
 
     # -- failed authentication per address -------------------------------------------------
 
-    def address_blocked(self, address: str | None) -> Decision | None:
-        """Whether *address* has presented too many refused keys; ``None`` when not."""
+    def record_failure(self, address: str | None) -> Decision | None:
+        """Count one refused key from *address*; a refusing :class:`Decision` once the
+        address is over the limit (or the storage is down and failing closed)."""
         if not self.failed_auth_limit or not address:
             return None
-        local = self._local_failures
-        if local is not None:
-            until = local.get(address)
-            if until is None:
-                return None
-            if until < time.monotonic():
-                local.pop(address, None)
-                return None
         if self._storage_down():
-            return None  # the throttle is a cost saver: never refuse valid keys for it
+            return self._unavailable()
         try:
             limiter = self.limiter
+            ident = (self.key_prefix, "auth-fail", address)
             for item in parse_limits(self.failed_auth_limit):
-                ident = (self.key_prefix, "auth-fail", address)
-                if not limiter.test(item, *ident):
+                if not limiter.hit(item, *ident):
                     stats = limiter.get_window_stats(item, *ident)
                     reset = max(1, math.ceil(stats.reset_time - time.time()))
+                    self._answered()
                     return Decision(False, item.amount, 0, reset)
-        except Exception:
-            self._failed("the failed-authentication throttle")
+        except Exception as error:
+            self._failed("the failed-authentication throttle", error)
+            return self._unavailable()
+        self._answered()
         return None
-
-    def record_failure(self, address: str | None) -> None:
-        """Count one refused key from *address*."""
-        if not self.failed_auth_limit or not address or self._storage_down():
-            return
-        local = self._local_failures
-        if local is not None:
-            now = time.monotonic()
-            if len(local) >= _MAX_LOCAL_FAILURES:
-                for stale in [a for a, until in local.items() if until < now]:
-                    local.pop(stale, None)
-            local[address] = now + self._failure_window + 1
-        try:
-            limiter = self.limiter
-            for item in parse_limits(self.failed_auth_limit):
-                limiter.hit(item, self.key_prefix, "auth-fail", address)
-        except Exception:
-            self._failed("the failed-authentication throttle")
 
     def reset(self) -> None:
         """Forget every count (tests; a ``memory://`` storage only forgets this process)."""
-        if self._local_failures is not None:
-            self._local_failures.clear()
         try:
             self.limiter.storage.reset()
-        except Exception:
-            self._failed("a reset")
+        except Exception as error:
+            self._failed("a reset", error)

@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from flask_apikeys import parse_key
 from flask_apikeys.ratelimit import RateLimits
 from tests.conftest import bearer
-from tests.statements import recorded_statements
+from tests.statements import recorded_statements, writes
 
 RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
@@ -144,6 +144,60 @@ def test_an_unreachable_storage_can_fail_closed(
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) >= 1
     assert _get(client, unlimited).status_code == 200  # no limit, no storage needed
+    # The throttle fails closed too: a refused key gets 429, not a free 401.
+    assert _get(client, _bad(1)).status_code == 429
+
+
+def test_an_unreachable_storage_fails_open_for_the_throttle_too(
+    app: Flask, client: FlaskClient
+) -> None:
+    app.config.update(APIKEYS_RATELIMIT_STORAGE_URI=DOWN, APIKEYS_FAILED_AUTH_LIMIT="1/minute")
+    assert {_get(client, _bad(n)).status_code for n in range(5)} == {401}
+
+
+def test_an_outage_is_one_warning_without_a_traceback(
+    app: Flask, client: FlaskClient, make_key: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    app.config.update(APIKEYS_RATELIMIT_STORAGE_URI=DOWN, APIKEYS_RATELIMIT_FAIL_OPEN=False)
+    limited = make_key("bob@acme.test", ["client.read"], rate_limit="100/minute")
+    limits = app.extensions["apikeys"].rate_limits(app)
+    limits.retry_after_failure = 0  # try the storage on every request: every one fails
+    with caplog.at_level(logging.WARNING, logger="flask_apikeys"):
+        statuses = {_get(client, limited).status_code for _ in range(5)}
+        statuses |= {_get(client, _bad(n)).status_code for n in range(5)}
+    assert statuses == {429}
+    warnings = [r for r in caplog.records if "rate-limit storage" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert warnings[0].exc_info is None and "failing closed" in warnings[0].getMessage()
+    assert "127.0.0.1:9" in warnings[0].getMessage()
+
+
+@pytest.mark.redis
+def test_a_verified_request_without_a_limit_sends_redis_nothing(
+    app: Flask, client: FlaskClient, make_key: Any, redis_url: str
+) -> None:
+    import redis
+
+    app.config.update(
+        APIKEYS_RATELIMIT_STORAGE_URI=redis_url,
+        APIKEYS_RATELIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}",
+    )
+    unlimited = make_key("bob@acme.test", ["client.read"])
+    limited = make_key("bob@acme.test", ["client.read"], rate_limit="100/minute")
+    assert _get(client, unlimited).status_code == 200  # the limiter is made, if at all
+    server = redis.Redis.from_url(redis_url)
+
+    def commands_during(secret: str, requests: int) -> int:
+        before = int(server.info("stats")["total_commands_processed"])
+        for _ in range(requests):
+            assert _get(client, secret).status_code == 200
+        return int(server.info("stats")["total_commands_processed"]) - before
+
+    baseline = commands_during(unlimited, 0)  # the INFO itself
+    assert commands_during(unlimited, 20) == baseline
+    assert commands_during(limited, 5) > baseline  # the count sees a key's limit
 
 
 @pytest.mark.redis
@@ -190,27 +244,46 @@ def _bad(n: int) -> str:
     return f"fsk_{random}{checksum(random)}"
 
 
-def test_repeated_refused_keys_from_one_address_get_429_without_a_query(
+def test_over_the_limit_refused_keys_get_429_and_a_valid_key_is_still_served(
     app: Flask, client: FlaskClient, make_key: Any
 ) -> None:
-
     app.config["APIKEYS_FAILED_AUTH_LIMIT"] = "5/minute"
     good = make_key("bob@acme.test", ["client.read"])
     assert [_get(client, _bad(n)).status_code for n in range(5)] == [401] * 5
     with recorded_statements() as statements:
-        blocked = _get(client, _bad(99))
-        garbage = _get(client, "garbage")
-        valid = _get(client, good)  # the address is throttled, whatever it sends
-    assert statements == []
-    for response in (blocked, valid):
+        blocked = [_get(client, _bad(100 + n)) for n in range(40)]
+    # Refusals over the limit write nothing (no audit row per refusal).
+    assert writes(statements) == []
+    for response in blocked:
         assert response.status_code == 429
         assert response.json["error"] == "rate_limited"
         assert 1 <= int(response.headers["Retry-After"]) <= 60
-    # Garbage costs no query anyway: it gets its precise 401, blocked or not.
+    # A key that is found and usable is served, whatever its address did.
+    assert _get(client, good).status_code == 200
+    fresh = make_key("bob@acme.test", ["client.read"])
+    assert _get(client, fresh).status_code == 200
+    # Garbage costs no query: it gets its precise 401, blocked or not.
+    garbage = _get(client, "garbage")
     assert garbage.status_code == 401 and garbage.json["error"] == "invalid_api_key"
     # Another address is not affected.
-    other = _get(client, good, environ_base={"REMOTE_ADDR": "203.0.113.9"})
-    assert other.status_code == 200
+    other = _get(client, _bad(999), environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert other.status_code == 401
+
+
+def test_a_revoked_key_in_a_retry_loop_does_not_lock_out_fresh_keys(
+    app: Flask, client: FlaskClient, make_key: Any
+) -> None:
+    from example_app import apikeys
+
+    app.config["APIKEYS_FAILED_AUTH_LIMIT"] = "3/minute"
+    stale = make_key("bob@acme.test", ["client.read"])
+    with app.app_context():
+        apikeys.service.revoke(
+            apikeys.service.get_by_display_prefix(parse_key(stale).display_prefix)
+        )
+    statuses = [_get(client, stale).status_code for _ in range(10)]
+    assert statuses[:3] == [401] * 3 and set(statuses[3:]) == {429}
+    assert _get(client, make_key("bob@acme.test", ["client.read"])).status_code == 200
 
 
 def test_garbage_and_typos_never_lock_an_address_out(
@@ -241,9 +314,10 @@ def test_behind_proxyfix_the_forwarded_client_address_is_throttled(
     attacker = {"X-Forwarded-For": "198.51.100.7"}
     for n in range(3):
         assert client.get("/v1/clients", headers={**bearer(_bad(n)), **attacker}).status_code == 401
-    assert client.get("/v1/clients", headers={**bearer(good), **attacker}).status_code == 429
+    assert client.get("/v1/clients", headers={**bearer(_bad(9)), **attacker}).status_code == 429
+    assert client.get("/v1/clients", headers={**bearer(good), **attacker}).status_code == 200
     honest = {"X-Forwarded-For": "198.51.100.8"}
-    assert client.get("/v1/clients", headers={**bearer(good), **honest}).status_code == 200
+    assert client.get("/v1/clients", headers={**bearer(_bad(9)), **honest}).status_code == 401
 
 
 def test_without_proxyfix_x_forwarded_for_is_ignored(
@@ -255,7 +329,8 @@ def test_without_proxyfix_x_forwarded_for_is_ignored(
         spoof = {"X-Forwarded-For": f"198.51.100.{n}"}
         assert client.get("/v1/clients", headers={**bearer(_bad(n)), **spoof}).status_code == 401
     spoof = {"X-Forwarded-For": "198.51.100.200"}
-    assert client.get("/v1/clients", headers={**bearer(good), **spoof}).status_code == 429
+    assert client.get("/v1/clients", headers={**bearer(_bad(9)), **spoof}).status_code == 429
+    assert client.get("/v1/clients", headers={**bearer(good), **spoof}).status_code == 200
 
 
 def test_the_throttle_can_be_turned_off(app: Flask, client: FlaskClient) -> None:
