@@ -273,6 +273,12 @@ class APIKeys:
         usage = self.usage_buffer(app)
         return usage.flush() if usage is not None else 0
 
+    def openapi_security_schemes(self, app: Flask | None = None) -> dict[str, dict[str, Any]]:
+        """``components.securitySchemes`` for the keys (see :mod:`flask_apikeys.openapi`)."""
+        from .openapi import security_schemes
+
+        return security_schemes(app)
+
     # Flask-Login integration, re-exported for convenience.
     load_user_from_request = staticmethod(load_user_from_request)
     is_key_request = staticmethod(is_key_request)
