@@ -156,7 +156,7 @@ def test_x_api_key_only_app_and_env_var_setting() -> None:
 
 
 def test_the_show_once_page_builds_them_from_the_settings(mcp_app: Any) -> None:
-    from flask_apikeys.views import _snippets
+    from flask_apikeys.views.keys import _snippets
 
     with mcp_app.test_request_context("/", base_url="https://ledgerly.example"):
         mcp_app.config["APIKEYS_ENV_VAR"] = "LEDGERLY_API_KEY"

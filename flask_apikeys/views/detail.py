@@ -1,0 +1,238 @@
+"""One key: its page, rename, rotate, revoke and its restrictions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from flask import (
+    abort,
+    flash,
+    redirect,
+    render_template,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+
+from ..forms import (
+    IPAllowlistForm,
+    RateLimitForm,
+    RenameForm,
+    RevokeForm,
+    RotateForm,
+)
+from ..validation import RequestRefused, parse_duration
+from .common import (
+    _csrf_or_400,
+    _form_error,
+    _ip,
+    _service,
+    _status,
+    _user,
+    _user_label,
+)
+from .keys import _show_once
+
+
+@dataclass
+class KeyAccess:
+    key: Any
+    is_owner: bool
+    is_admin: bool
+
+
+def _key_or_404(key_id: int) -> KeyAccess:
+    """The user's own key, or a key of an organization they manage; else 404."""
+    service, user = _service(), _user()
+    key = service.get_owned_key(user, key_id)
+    is_owner = key is not None
+    if key is None:
+        key = service.get_managed_key(user, key_id)
+    if key is None:
+        abort(404)
+    return KeyAccess(key, is_owner, service.can_manage_organization(user, key.organization_id))
+
+
+def _render_detail(access: KeyAccess, status: int = 200, **forms: Any) -> ResponseReturnValue:
+    service = _service()
+    key = access.key
+    forms.setdefault("rename_form", RenameForm(formdata=None, name=key.name))
+    forms.setdefault("rotate_form", RotateForm(formdata=None, grace="1h"))
+    forms.setdefault(
+        "ip_form",
+        IPAllowlistForm(formdata=None, ip_allowlist="\n".join(key.ip_allowlist or [])),
+    )
+    forms.setdefault("rate_form", RateLimitForm(formdata=None, rate_limit=key.rate_limit or ""))
+    usage = service.daily_usage(key, 30)
+    org_name = None
+    if key.organization_id is not None:
+        for org in service.organizations_of(key.owner):
+            if org.id == key.organization_id:
+                org_name = org.name
+    return (
+        render_template(
+            "apikeys/detail.html",
+            key=key,
+            access=access,
+            owner_label=_user_label(key.owner),
+            org_name=org_name,
+            events=service.events(key),
+            usage=usage,
+            usage_total=sum(count for _, count in usage),
+            chart=_chart(usage),
+            status=_status(key),
+            **forms,
+        ),
+        status,
+    )
+
+
+def _chart(usage: list[tuple[dt.date, int]]) -> dict[str, Any]:
+    """Geometry of the daily-calls bar chart, drawn as inline SVG by the template."""
+    width, height, gap = 600, 120, 2
+    peak = max((count for _, count in usage), default=0)
+    bar = (width - gap * (len(usage) - 1)) / max(len(usage), 1)
+    bars = []
+    for n, (day, count) in enumerate(usage):
+        h = 0.0 if peak == 0 else max(2.0, (height - 4) * count / peak) if count else 0.0
+        bars.append(
+            {
+                "x": round(n * (bar + gap), 2),
+                "y": round(height - h, 2),
+                "w": round(bar, 2),
+                "h": round(h, 2),
+                "day": day,
+                "count": count,
+            }
+        )
+    return {"width": width, "height": height, "bars": bars, "peak": peak}
+
+
+def detail(key_id: int) -> ResponseReturnValue:
+    return _render_detail(_key_or_404(key_id))
+
+
+def rename(key_id: int) -> ResponseReturnValue:
+    access = _key_or_404(key_id)
+    if not access.is_owner:
+        abort(403)
+    form = RenameForm()
+    if form.validate_on_submit():
+        try:
+            _service().rename(access.key, form.name.data or "", actor=_user(), ip=_ip())
+        except RequestRefused as exc:
+            exc.field = exc.field or "name"
+            _form_error(form, exc)
+        else:
+            flash("The key was renamed.", "success")
+            return redirect(url_for(".detail", key_id=key_id))
+    _csrf_or_400(form)
+    return _render_detail(access, 400, rename_form=form)
+
+
+def rotate(key_id: int) -> ResponseReturnValue:
+    access = _key_or_404(key_id)
+    if not access.is_owner:
+        abort(403)
+    form = RotateForm()
+    if form.validate_on_submit():
+        old = access.key
+        try:
+            grace = parse_duration(form.grace.data)
+            issued = _service().rotate(old, actor=_user(), grace=grace, ip=_ip())
+        except RequestRefused as exc:
+            exc.field = exc.field or "grace"
+            _form_error(form, exc)
+        else:
+            return _show_once(issued, rotated=old)
+    _csrf_or_400(form)
+    return _render_detail(access, 400, rotate_form=form)
+
+
+def revoke(key_id: int) -> ResponseReturnValue:
+    access = _key_or_404(key_id)
+    key = access.key
+    form = RevokeForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            done = _service().revoke(key, actor=_user(), reason=form.reason.data, ip=_ip())
+        except RequestRefused as exc:
+            _form_error(form, exc)
+            status = 400
+        else:
+            if done:
+                flash(f"“{key.name}” ({key.display_prefix}) was revoked.", "success")
+            if access.is_owner:
+                return redirect(url_for(".detail", key_id=key_id))
+            return redirect(url_for(".organization", org=key.organization_id))
+    elif form.is_submitted():
+        _csrf_or_400(form)
+        status = 400
+    back = (
+        url_for(".detail", key_id=key_id)
+        if access.is_owner
+        else url_for(".organization", org=key.organization_id)
+    )
+    return (
+        render_template(
+            "apikeys/revoke.html",
+            key=key,
+            form=form,
+            back=back,
+            status=_status(key),
+            owner_label=_user_label(key.owner),
+            access=access,
+        ),
+        status,
+    )
+
+
+def _save_restriction(
+    access: KeyAccess, form: Any, form_name: str, field_name: str, save: Any, saved: str
+) -> ResponseReturnValue:
+    """The IP-allowlist and rate-limit forms: save, or show the refusal on the field."""
+    if form.validate_on_submit():
+        try:
+            save()
+        except RequestRefused as exc:
+            exc.field = field_name
+            _form_error(form, exc)
+        else:
+            flash(saved, "success")
+            return redirect(url_for(".detail", key_id=access.key.id) + "#restrictions")
+    _csrf_or_400(form)
+    return _render_detail(access, 400, **{form_name: form})
+
+
+def ip_allowlist(key_id: int) -> ResponseReturnValue:
+    access = _key_or_404(key_id)
+    form = IPAllowlistForm()
+    return _save_restriction(
+        access,
+        form,
+        "ip_form",
+        "ip_allowlist",
+        lambda: _service().set_ip_allowlist(
+            access.key, form.ip_allowlist.data or "", actor=_user(), ip=_ip()
+        ),
+        "The IP allowlist was saved.",
+    )
+
+
+def rate_limit(key_id: int) -> ResponseReturnValue:
+    access = _key_or_404(key_id)
+    if not access.is_admin:
+        abort(403)
+    form = RateLimitForm()
+    return _save_restriction(
+        access,
+        form,
+        "rate_form",
+        "rate_limit",
+        lambda: _service().set_rate_limit(
+            access.key, form.rate_limit.data or None, actor=_user(), ip=_ip()
+        ),
+        "The rate limit was saved.",
+    )

@@ -1,0 +1,139 @@
+"""The organization admin pages: every key of the organization, offboarding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+
+from ..forms import (
+    ConfirmForm,
+)
+from ..permissions import Organization
+from ..validation import RequestRefused
+from .common import (
+    SORTS,
+    STATUS_FILTERS,
+    _csrf_or_400,
+    _form_error,
+    _ip,
+    _service,
+    _user,
+    _user_label,
+)
+
+
+def _managed_org_or_404(org_id: Any) -> Organization:
+    for org in _service().managed_organizations(_user()):
+        if str(org.id) == str(org_id):
+            return org
+    abort(404)
+
+
+def organization() -> ResponseReturnValue:
+    service, user = _service(), _user()
+    managed = service.managed_organizations(user)
+    if not managed:
+        abort(403, "You need to manage an organization to see its keys.")
+    org = _managed_org_or_404(request.args["org"]) if request.args.get("org") else managed[0]
+    owners = service.key_owners(org.id)
+    owner_id = request.args.get("owner", "")
+    owner = next((u for u in owners if str(service.user_id(u)) == owner_id), None)
+    status = request.args.get("status", "")
+    if status not in STATUS_FILTERS:
+        status = ""
+    search = request.args.get("q", "").strip()[:100]
+    sort = request.args.get("sort", "created")
+    if sort not in SORTS:
+        sort = "created"
+    try:
+        page = max(1, min(int(request.args.get("page", "1")), 10_000))
+    except ValueError:
+        page = 1
+    per_page = max(1, int(current_app.config.get("APIKEYS_PAGE_SIZE") or 25))
+    stmt = service.keys_query(
+        sort=sort,
+        organization_id=org.id,
+        owner=owner,
+        status=status or None,
+        search=search or None,
+    )
+    keys, total = service.page_of(stmt, page, per_page)
+    pages = max(1, -(-total // per_page))
+    usable = service.usable_key_counts(org.id)
+    members = [
+        {"user": u, "id": service.user_id(u), "usable": usable.get(service.user_id(u), 0)}
+        for u in owners
+    ]
+    filters = {
+        "org": org.id if len(managed) > 1 else None,
+        "owner": owner_id if owner is not None else None,
+        "status": status or None,
+        "q": search or None,
+        "sort": sort if sort != "created" else None,
+    }
+    return render_template(
+        "apikeys/organization.html",
+        org=org,
+        managed=managed,
+        owners=owners,
+        owner_id=owner_id if owner is not None else "",
+        status=status,
+        search=search,
+        sort=sort,
+        sorts=SORTS,
+        keys=keys,
+        total=total,
+        page=min(page, pages),
+        pages=pages,
+        members=members,
+        filters={k: v for k, v in filters.items() if v is not None},
+        user_id_of=service.user_id,
+    )
+
+
+def offboard(org_id: str, user_id: str) -> ResponseReturnValue:
+    service, user = _service(), _user()
+    org = _managed_org_or_404(org_id)
+    owner = next(
+        (u for u in service.key_owners(org.id) if str(service.user_id(u)) == user_id), None
+    )
+    if owner is None:
+        abort(404)
+    form = ConfirmForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            count = service.revoke_user_keys(
+                owner, actor=user, organization_id=org.id, reason=form.reason.data, ip=_ip()
+            )
+        except RequestRefused as exc:
+            _form_error(form, exc)
+            status = 400
+        else:
+            noun = "key" if count == 1 else "keys"
+            flash(f"Revoked {count} {noun} of {_user_label(owner)}.", "success")
+            return redirect(url_for(".organization", org=org.id))
+    elif form.is_submitted():
+        _csrf_or_400(form)
+        status = 400
+    return (
+        render_template(
+            "apikeys/offboard.html",
+            org=org,
+            owner=owner,
+            owner_label=_user_label(owner),
+            keys=service.usable_keys_of(owner, org.id),
+            form=form,
+        ),
+        status,
+    )
