@@ -62,6 +62,8 @@ def create_invoice() -> ResponseReturnValue:
     client_id, amount = _integer(body.get("client_id")), _integer(body.get("amount_cents"))
     if client_id is None or amount is None:
         return _bad_request("client_id and amount_cents must be integers.")
+    if not 0 < client_id < 2**31:  # beyond the id column (PostgreSQL would raise): no such client
+        return _bad_request(f"There is no client {client_id} in your organization.")
     if not 0 < amount < 10**12:
         return _bad_request("amount_cents must be positive and below 10^12.")
     currency = body.get("currency", "EUR")
