@@ -7,6 +7,7 @@ import datetime as dt
 import secrets
 
 import sqlalchemy as sa
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -64,7 +65,13 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
         self.session_token = new_session_token()
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        # PASSWORD_HASH_METHOD (optional): a werkzeug method such as "pbkdf2:sha256:1".
+        # Unset, werkzeug's default (scrypt). Only the tests set it, to seed fast.
+        method = current_app.config.get("PASSWORD_HASH_METHOD") if has_app_context() else None
+        if method:
+            self.password_hash = generate_password_hash(password, method=method)
+        else:
+            self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

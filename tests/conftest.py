@@ -27,6 +27,12 @@ import tests.statements  # noqa: F401  (counts statements at the driver, from th
 settings.register_profile("apikeys", deadline=None)
 settings.load_profile("apikeys")
 
+# Werkzeug's default password hash (scrypt) takes about half a second, and every ``app``
+# fixture seeds three users. The example app reads PASSWORD_HASH_METHOD (unset outside
+# the tests: scrypt); every app the tests create, here or in a ``flask`` subprocess,
+# hashes with one round of PBKDF2 instead. What is checked does not depend on the method.
+os.environ.setdefault("FLASK_PASSWORD_HASH_METHOD", "pbkdf2:sha256:1")
+
 IN_CI = bool(os.environ.get("CI"))
 DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -44,6 +50,61 @@ def _normalise(url: str) -> str:
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return url
+
+
+# With pytest-xdist (scripts/test runs ``-n 2 --dist loadgroup``), the tests of one group
+# run one after another on one worker, while the other worker runs the rest:
+# - "redis": every test that talks to Redis, the servers' clusters included. One of them
+#   counts Redis' commands (INFO total_commands_processed): no other test may use Redis
+#   meanwhile.
+# - "servers", "browser": real servers under load, and Chromium, one test at a time.
+# - each MCP module starts its servers once, on one worker.
+# - "packaging": one ``python -m build`` in the checkout at a time.
+# The groups go by node id (pytest-xdist's own xdist_group marks are lost on pytest 9,
+# whose node ids can no longer be rewritten), through the scheduler below.
+_XDIST_GROUPS = {
+    "tests/servers/test_scale_out.py": "redis",
+    "tests/test_ratelimit.py": "redis",
+    "tests/servers/": "servers",
+    "tests/browser/": "browser",
+    "tests/mcp/": "",  # "" = the module
+    "tests/test_packaging.py": "packaging",
+}
+
+
+def xdist_group(nodeid: str) -> str | None:
+    """The group of the test *nodeid*, or None when it may run beside any other."""
+    path = nodeid.split("::", 1)[0]
+    for prefix, group in _XDIST_GROUPS.items():
+        if path.startswith(prefix):
+            return group or path
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid) or nodeid
+
+    return GroupScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that talks to Redis must be in the "redis" group (see above)."""
+    for item in items:
+        uses_redis = item.get_closest_marker("redis") or "redis_url" in getattr(
+            item, "fixturenames", ()
+        )
+        if uses_redis and xdist_group(item.nodeid) != "redis":
+            raise pytest.UsageError(
+                f"{item.nodeid} uses Redis: add its module to _XDIST_GROUPS as 'redis' in "
+                "tests/conftest.py"
+            )
 
 
 @pytest.fixture(autouse=True)

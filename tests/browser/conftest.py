@@ -1,6 +1,6 @@
 """Browser fixtures: Debian's Chromium driven by Playwright, the example app on a real server.
 
-One browser per session; a fresh server (and database) per test. Without
+One browser for the package; a fresh server (and database) per test. Without
 ``/usr/bin/chromium`` the tests skip, except under ``CI``, where they fail.
 """
 
@@ -33,7 +33,10 @@ VIEWPORTS = {"desktop": (1280, 800), "mobile": (390, 844)}
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in this
+# thread while it is open, so any later test calling asyncio.run (the MCP tests) would
+# fail with "Already running asyncio in this thread".
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
     if not os.access(CHROMIUM, os.X_OK):
         service_unavailable("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
