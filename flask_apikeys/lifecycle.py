@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from . import keyformat
 from .models import APIKeyMixin, KeyStatus
+from .network import storable_address
 from .queries import KeyQueries
 from .validation import (
     RequestRefused,
@@ -379,7 +380,7 @@ class KeyLifecycle(KeyQueries):
                 event=event,
                 actor_id=self.user_id(actor) if actor is not None else None,
                 at=now,
-                ip=ip,
+                ip=storable_address(ip),
                 details={k: v for k, v in details.items() if v is not None} or None,
             )
         )

@@ -10,7 +10,7 @@ import functools
 import ipaddress
 from collections.abc import Iterable
 
-__all__ = ["address_allowed", "parse_networks"]
+__all__ = ["address_allowed", "parse_networks", "storable_address"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -71,3 +71,17 @@ def address_allowed(address: str | None, networks: Iterable[str] | None) -> bool
         return False
     v4, v6 = parse_networks(key)
     return any(parsed in network for network in (v4 if parsed.version == 4 else v6))
+
+
+@functools.lru_cache(maxsize=4096)
+def storable_address(text: str | None) -> str | None:
+    """*text* as an IP address fit for a ``String(45)`` column, or ``None``.
+
+    The client address comes from the WSGI server, or from ``X-Forwarded-For`` through
+    ``ProxyFix``, which any client can fill with anything (NUL bytes included): only a
+    real address is written to the audit trail or as a key's last-used address.
+    """
+    if not text:
+        return None
+    address = _normalise_address(text)
+    return None if address is None else str(address)

@@ -66,6 +66,9 @@ class KeyQueries(Permissions):
             )
         elif status is not None:
             raise RequestRefused(f"Unknown status {status[:20]!r}.", field="status")
+        # Free text from a search box: what cannot be typed (NUL and other control
+        # characters, which PostgreSQL refuses) is left out rather than refused.
+        search = "".join(ch for ch in search if ch.isprintable()) if search else None
         if search:
             escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             pattern = f"%{escaped}%"

@@ -42,6 +42,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .models import UTCDateTime, utcnow
+from .network import storable_address
 
 __all__ = ["UsageBuffer", "UsageSnapshot", "flush_all"]
 
@@ -169,7 +170,7 @@ class UsageBuffer:
             at = dt.datetime.fromtimestamp(stamp, dt.UTC)
             previous = last.get(key_id)
             if previous is None or at >= previous[0]:
-                last[key_id] = (at, ip)
+                last[key_id] = (at, storable_address(ip))
         return UsageSnapshot(counts, days, last)
 
     def restore(self, taken: UsageSnapshot) -> None:

@@ -66,6 +66,8 @@ def parse_expiry(text: str, now: dt.datetime | None = None) -> dt.datetime | Non
             raise RequestRefused(f"{text!r} is not a valid date.", field="expires") from None
         if day <= now.date():
             raise RequestRefused("The expiry date must be after today.", field="expires")
+        if day >= dt.date(9000, 1, 1):  # beyond any real key's life, and near date.max
+            raise RequestRefused("Choose an expiry date before the year 9000.", field="expires")
         return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
     raise RequestRefused(
         f"Unknown expiry {text!r}: use 30d, 90d, 1y, a date (YYYY-MM-DD) or never.",
@@ -158,6 +160,8 @@ def clean_reason(reason: str | None) -> str | None:
     if reason is None:
         return None
     reason = " ".join(str(reason).split())
+    if not reason.isprintable():
+        raise RequestRefused("The reason contains characters that cannot be shown.", field="reason")
     if len(reason) > REASON_MAX_LENGTH:
         raise RequestRefused(
             f"The reason can be at most {REASON_MAX_LENGTH} characters.", field="reason"
