@@ -199,6 +199,9 @@ def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
         seed_demo_data()
     yield app
     with app.app_context():
+        # Write what the app buffered now, while its engine is open: a flush after the
+        # engine is disposed would open a connection nobody closes.
+        app.extensions["apikeys"].flush_usage(app)
         db.session.remove()
         db.drop_all()
         db.engine.dispose()
@@ -249,6 +252,7 @@ def host(database_url: str) -> Iterator[Any]:
             }
         )
         yield HostFixture(app, hostapp, ann, ben)
+        hostapp.apikeys.flush_usage(app)  # before the engine goes
         hostapp.db.session.remove()
         hostapp.db.drop_all()
         hostapp.db.engine.dispose()

@@ -3,18 +3,21 @@
 The key lookup goes through SQLAlchemy, so engine events see it like any other
 statement: the tests count with the same hook SQL tracing and OpenTelemetry use
 (``before_cursor_execute``, listened for on every engine when this module is imported).
-Transaction control is left out (SQLAlchemy asks the driver for it directly).
+Transaction control is left out (SQLAlchemy asks the driver for it directly). Only the
+statements of the thread that records count: the usage flushers of other tests' apps run
+in threads of their own.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 
-_sinks: list[list[str]] = []
+_sinks: list[tuple[int, list[str]]] = []
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 
@@ -22,19 +25,21 @@ WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 def _record(
     conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
 ) -> None:
-    for sink in _sinks:
-        sink.append(statement)
+    thread = threading.get_ident()
+    for owner, sink in _sinks:
+        if owner == thread:
+            sink.append(statement)
 
 
 @contextmanager
 def recorded_statements() -> Iterator[list[str]]:
     """Every statement any engine runs inside the block."""
-    sink: list[str] = []
-    _sinks.append(sink)
+    entry: tuple[int, list[str]] = (threading.get_ident(), [])
+    _sinks.append(entry)
     try:
-        yield sink
+        yield entry[1]
     finally:
-        _sinks.remove(sink)
+        _sinks.remove(entry)
 
 
 def writes(statements: list[str]) -> list[str]:

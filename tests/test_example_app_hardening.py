@@ -103,14 +103,14 @@ def test_nul_anywhere_else_is_a_400(app, client, make_key):
     assert response.status_code == 400
 
 
-def test_an_api_id_beyond_the_column_range_is_a_400(client, make_key):
+def test_an_api_id_beyond_the_column_range_is_a_404_like_any_missing_client(client, make_key):
     key = make_key("alice@acme.test", ["invoice.write"])
     for client_id in (10**12, 2**31, -(2**63), 0):
         response = client.post(
             "/v1/invoices", json={"client_id": client_id, "amount_cents": 1}, headers=bearer(key)
         )
-        assert response.status_code == 400, client_id
-        assert response.get_json()["error"] == "invalid_request"
+        assert response.status_code == 404, client_id
+        assert response.get_json()["error"] == "not_found"
 
 
 @pytest.mark.parametrize(

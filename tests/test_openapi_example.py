@@ -47,7 +47,7 @@ def test_the_example_answers_what_it_describes(client: FlaskClient, make_key: An
         ({"client_id": client_id, "amount_cents": 1250, "currency": "usd"}, 201),
         ({"client_id": client_id, "amount_cents": 5, "currency": "aßc"}, 400),
         ({"client_id": client_id, "amount_cents": 12.5}, 400),
-        ({"client_id": 10**30, "amount_cents": 5}, 404),
+        ({"client_id": 10**30, "amount_cents": 5}, 404),  # beyond the id column: no client
         ({"client_id": -1, "amount_cents": 5}, 404),
     ]
     for body, status in post:

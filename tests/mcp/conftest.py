@@ -187,6 +187,7 @@ def mcp_app(mcp_database: str) -> Iterator[Any]:
         db.session.remove()
     yield app
     with app.app_context():
+        app.extensions["apikeys"].flush_usage(app)  # before the engine goes
         db.session.remove()
         db.engine.dispose()
 
