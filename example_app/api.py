@@ -11,6 +11,8 @@ from werkzeug.exceptions import HTTPException
 
 from flask_apikeys import APIKeyError, current_key, require_key
 
+from .invoicing import InvoiceRefused
+from .invoicing import create_invoice as create_invoice_for
 from .models import Client, Invoice, db
 
 api = Blueprint("api", __name__, url_prefix="/v1")
@@ -62,34 +64,12 @@ def create_invoice() -> ResponseReturnValue:
     client_id, amount = _integer(body.get("client_id")), _integer(body.get("amount_cents"))
     if client_id is None or amount is None:
         return _bad_request("client_id and amount_cents must be integers.")
-    if not 0 < amount < 10**12:
-        return _bad_request("amount_cents must be positive and below 10^12.")
-    currency = body.get("currency", "EUR")
-    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
-        return _bad_request("currency must be a three-letter code.")
-    if not currency.isascii():  # "ß".upper() is "SS": only A-Z fit the column
-        return _bad_request("currency must be a three-letter code.")
-    client = None
-    # An id beyond the column (PostgreSQL would raise on it) names no client either.
-    if 0 < client_id < 2**31:
-        client = db.session.scalar(
-            sa.select(Client).where(Client.id == client_id, Client.organization_id == org_id)
-        )
-    if client is None:  # another tenant's client looks exactly like a missing one (404)
-        message = f"There is no client {client_id} in your organization."
-        return jsonify(error="not_found", message=message), 404
-    count = db.session.scalar(
-        sa.select(sa.func.count()).select_from(Invoice).where(Invoice.organization_id == org_id)
-    )
-    invoice = Invoice(
-        organization_id=org_id,
-        client=client,
-        number=f"INV-{org_id}-{(count or 0) + 1:05d}",
-        amount_cents=amount,
-        currency=currency.upper(),
-    )
-    db.session.add(invoice)
-    db.session.commit()
+    try:
+        invoice = create_invoice_for(org_id, client_id, amount, body.get("currency", "EUR"))
+    except InvoiceRefused as refused:
+        if refused.missing:
+            return jsonify(error="not_found", message=refused.message), 404
+        return _bad_request(refused.message)
     return jsonify(invoice=invoice.to_dict()), 201
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from flask import Flask
 
+from . import invoicing
 from .models import Client, Invoice, db
 
 if TYPE_CHECKING:
@@ -58,28 +59,10 @@ def create_mcp() -> MCPKeys:
 
     @keys.tool(scope="invoice.write", description="Create an invoice for one of the clients.")
     def create_invoice(client_id: int, amount_cents: int, currency: str = "EUR") -> dict[str, Any]:
-        org_id = organization_id()
-        if not 0 < amount_cents < 10**12:
-            raise ToolError("amount_cents must be positive and below 10^12.")
-        if len(currency) != 3 or not currency.isalpha():
-            raise ToolError("currency must be a three-letter code.")
-        client = db.session.scalar(
-            sa.select(Client).where(Client.id == client_id, Client.organization_id == org_id)
-        )
-        if client is None:  # another tenant's client looks exactly like a missing one
-            raise ToolError(f"There is no client {client_id} in your organization.")
-        count = db.session.scalar(
-            sa.select(sa.func.count()).select_from(Invoice).where(Invoice.organization_id == org_id)
-        )
-        invoice = Invoice(
-            organization_id=org_id,
-            client=client,
-            number=f"INV-{org_id}-{(count or 0) + 1:05d}",
-            amount_cents=amount_cents,
-            currency=currency.upper(),
-        )
-        db.session.add(invoice)
-        db.session.commit()
+        try:
+            invoice = invoicing.create_invoice(organization_id(), client_id, amount_cents, currency)
+        except invoicing.InvoiceRefused as refused:
+            raise ToolError(refused.message) from None
         return invoice.to_dict()
 
     @keys.tool(scope="client.read", description="List the organization's clients.")
