@@ -377,6 +377,7 @@ class KeyLifecycle(KeyQueries):
         self.session.add(
             self.models.APIKeyEvent(
                 key_id=key.id,
+                organization_id=key.organization_id,
                 event=event,
                 actor_id=self.user_id(actor) if actor is not None else None,
                 at=now,

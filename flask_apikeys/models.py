@@ -164,10 +164,16 @@ class APIKeyMixin:
 
 
 class APIKeyEventMixin:
-    """One audit event on a key: who did what, when, from where."""
+    """One audit event: who did what, when, from where, to which key or organization.
+
+    ``key_id`` is ``None`` for events of an organization as a whole (a policy changed);
+    ``organization_id`` is the key's organization, copied so an admin's audit trail is
+    one indexed query.
+    """
 
     __apikeys_user_model__: Any
     __apikeys_key_table__: str
+    __apikeys_org_type__: Any
 
     if TYPE_CHECKING:
 
@@ -180,12 +186,17 @@ class APIKeyEventMixin:
     details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
 
     @declared_attr
-    def key_id(cls) -> Mapped[int]:
+    def key_id(cls) -> Mapped[int | None]:
         return mapped_column(
             _BigIntPK,
             sa.ForeignKey(f"{cls.__apikeys_key_table__}.id"),
+            nullable=True,
             index=True,
         )
+
+    @declared_attr
+    def organization_id(cls) -> Mapped[Any]:
+        return mapped_column(cls.__apikeys_org_type__, nullable=True)
 
     @declared_attr
     def actor_id(cls) -> Mapped[Any]:
@@ -294,7 +305,11 @@ def build_models(
             "__tablename__": f"{table_prefix}_events",
             "__apikeys_user_model__": user_model,
             "__apikeys_key_table__": key_table,
-            "__table_args__": (sa.Index(f"ix_{table_prefix}_events_key_at", "key_id", "at"),),
+            "__apikeys_org_type__": org_type,
+            "__table_args__": (
+                sa.Index(f"ix_{table_prefix}_events_key_at", "key_id", "at"),
+                sa.Index(f"ix_{table_prefix}_events_organization_at", "organization_id", "at"),
+            ),
         },
     )
     usage = type(
