@@ -28,8 +28,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flask_apikeys import APIKeys
 
-from . import hardening
-from .models import KEY_PERMISSIONS, Membership, Organization, User, db
+from . import hardening, leaks, notifications, plans
+from .models import KEY_PERMISSIONS, Client, Membership, Organization, User, db
 
 apikeys = APIKeys(db=db, user_model=User, organization_model=Organization)
 login_manager = LoginManager()
@@ -48,6 +48,23 @@ def permissions_of(user: User, organization_id: int | None) -> Iterable[str]:
 @apikeys.organization_loader
 def organizations_of(user: User) -> Iterable[Organization]:
     return [membership.organization for membership in user.memberships]
+
+
+# Plans (example_app/plans.py): Free organizations get no keys, Team ones no custom scopes.
+apikeys.creation_policy(plans.creation_policy)
+
+
+@apikeys.resource_loader("client", label="Clients")
+def clients_of(user: User, organization_id: int | None) -> Iterable[tuple[int, str]]:
+    """The clients a key of *user* in *organization_id* may be limited to (docs/resources.md)."""
+    if organization_id is None or not user.permissions_in(organization_id):
+        return []
+    query = (
+        sa.select(Client.id, Client.name)
+        .where(Client.organization_id == organization_id)
+        .order_by(Client.name, Client.id)
+    )
+    return [(row.id, row.name) for row in db.session.execute(query)]
 
 
 @login_manager.user_loader
@@ -131,8 +148,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(web)
     app.register_blueprint(create_blueprint(), url_prefix="/settings/api-keys")
     app.register_blueprint(openapi_docs)  # /openapi.json and Swagger UI at /docs
+    app.register_blueprint(plans.plans)  # /plans, where "Upgrade" leads
     register_cli(app)
     mount_mcp(app)  # the MCP server at /mcp (docs/mcp.md)
+    leaks.init_app(app)  # POST /security/github-secret-scanning; e-mails (docs/leaks.md)
+    notifications.init_app(app)  # e-mail owners before their keys expire
     hardening.init_app(app)  # bad input is a 4xx; error pages; security headers
     return app
 

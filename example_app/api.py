@@ -37,9 +37,10 @@ def _organization_id() -> int:
 @api.get("/invoices")
 @require_key(scope="invoice.read")
 def list_invoices() -> ResponseReturnValue:
-    invoices = db.session.scalars(
-        sa.select(Invoice).where(Invoice.organization_id == _organization_id()).order_by(Invoice.id)
-    )
+    query = sa.select(Invoice).where(Invoice.organization_id == _organization_id())
+    # A key limited to some clients (docs/resources.md) sees only their invoices.
+    query = current_key.restrict(query, "client", Invoice.client_id)
+    invoices = db.session.scalars(query.order_by(Invoice.id))
     return jsonify(invoices=[invoice.to_dict() for invoice in invoices])
 
 
@@ -65,7 +66,8 @@ def create_invoice() -> ResponseReturnValue:
     if client_id is None or amount is None:
         return _bad_request("client_id and amount_cents must be integers.")
     try:
-        invoice = create_invoice_for(org_id, client_id, amount, body.get("currency", "EUR"))
+        currency = body.get("currency", "EUR")
+        invoice = create_invoice_for(org_id, client_id, amount, currency, key=current_key)
     except InvoiceRefused as refused:
         if refused.missing:
             return jsonify(error="not_found", message=refused.message), 404
@@ -76,9 +78,9 @@ def create_invoice() -> ResponseReturnValue:
 @api.get("/clients")
 @require_key(scope="client.read")
 def list_clients() -> ResponseReturnValue:
-    clients = db.session.scalars(
-        sa.select(Client).where(Client.organization_id == _organization_id()).order_by(Client.id)
-    )
+    query = sa.select(Client).where(Client.organization_id == _organization_id())
+    query = current_key.restrict(query, "client", Client.id)  # a key's chosen clients only
+    clients = db.session.scalars(query.order_by(Client.id))
     return jsonify(clients=[client.to_dict() for client in clients])
 
 
@@ -102,4 +104,5 @@ def my_permissions() -> ResponseReturnValue:
         owner={"email": owner.email},
         organization=organization,
         scopes=sorted(current_key.scopes),
+        resources=current_key.resources,  # None: every client of the organization
     )

@@ -26,6 +26,19 @@ DEMO = {
         "clients": [("Initech", "billing@initech.test"), ("Umbrella Corp", "ar@umbrella.test")],
         "invoices": [(0, 77700), (1, 310000)],
     },
+    # Plans (example_app/plans.py): Acme and Globex are on Business, the default.
+    "Hooli": {
+        "plan": "team",
+        "users": {"erin@hooli.test": ("Erin Bach", ALL_PERMISSIONS)},
+        "clients": [("Pied Piper", "ap@piedpiper.test")],
+        "invoices": [(0, 51000)],
+    },
+    "Bluth Company": {
+        "plan": "free",
+        "users": {"dana@bluth.test": ("Dana Bluth", ALL_PERMISSIONS)},
+        "clients": [("Sitwell Enterprises", "pay@sitwell.test")],
+        "invoices": [(0, 12000)],
+    },
 }
 
 users_cli = AppGroup("users", help="Manage the example's demo users.")
@@ -36,7 +49,7 @@ def seed_demo_data() -> None:
     for org_name, spec in DEMO.items():
         org = db.session.scalar(sa.select(Organization).where(Organization.name == org_name))
         if org is None:
-            org = Organization(name=org_name)
+            org = Organization(name=org_name, plan=spec.get("plan", "business"))
             db.session.add(org)
             db.session.flush()
         for email, (name, permissions) in spec["users"].items():
@@ -152,8 +165,9 @@ def register_cli(app: Flask) -> None:
         upgrade_database()
         seed_demo_data()
         click.echo(
-            "Seeded Acme (alice@acme.test, bob@acme.test) and Globex (carol@globex.test); "
-            f"password {DEMO_PASSWORD!r}."
+            "Seeded Acme (alice@acme.test, bob@acme.test) and Globex (carol@globex.test), "
+            "Hooli on the Team plan (erin@hooli.test) and Bluth Company on the Free plan "
+            f"(dana@bluth.test); password {DEMO_PASSWORD!r}."
         )
 
     app.cli.add_command(users_cli)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from .models import Client, Invoice, db
@@ -16,8 +18,14 @@ class InvoiceRefused(ValueError):
         self.missing = missing
 
 
-def create_invoice(org_id: int, client_id: int, amount_cents: int, currency: object) -> Invoice:
-    """Invoice *client_id* of organization *org_id* and commit; raises :class:`InvoiceRefused`."""
+def create_invoice(
+    org_id: int, client_id: int, amount_cents: int, currency: object, *, key: Any = None
+) -> Invoice:
+    """Invoice *client_id* of organization *org_id* and commit; raises :class:`InvoiceRefused`.
+
+    *key* (the request's ``current_key``): a key limited to some clients invoices only
+    those; any other client looks missing, as another tenant's does.
+    """
     if not 0 < amount_cents < 10**12:
         raise InvoiceRefused("amount_cents must be positive and below 10^12.")
     three_letters = isinstance(currency, str) and len(currency) == 3 and currency.isalpha()
@@ -28,6 +36,9 @@ def create_invoice(org_id: int, client_id: int, amount_cents: int, currency: obj
         client = db.session.scalar(
             sa.select(Client).where(Client.id == client_id, Client.organization_id == org_id)
         )
+    limited = key is not None and "client" in (key.resources or {})
+    if limited and (client is None or not key.allows("client", client.id)):  # one answer
+        raise InvoiceRefused(f"This API key can use no client {client_id}.", missing=True)
     if client is None:  # another tenant's client looks exactly like a missing one
         raise InvoiceRefused(f"There is no client {client_id} in your organization.", missing=True)
     count = db.session.scalar(

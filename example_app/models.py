@@ -30,6 +30,8 @@ class Organization(db.Model):  # type: ignore[name-defined,misc]
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    # The organization's plan (example_app/plans.py): "free", "team" or "business".
+    plan: Mapped[str] = mapped_column(sa.String(20), default="business", server_default="business")
 
 
 def new_session_token() -> str:

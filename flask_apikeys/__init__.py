@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from .audit_filters import EVENT_LABELS, AuditEntry, AuditFilter, AuditPage
 from .auth import current_key, presented_key, require_key
+from .drafts import KeyDraft, Refusal
 from .errors import (
     APIKeyError,
     ExpiredAPIKey,
@@ -11,12 +13,15 @@ from .errors import (
     InvalidAPIKey,
     IPNotAllowed,
     MissingAPIKey,
+    QuotaExceeded,
     RateLimited,
+    ResourceNotAllowed,
     RevokedAPIKey,
 )
 from .extension import APIKeys
 from .keyformat import KEY_PATTERN, KeyFormatError, generate_key, key_pattern, parse_key
 from .models import KeyStatus
+from .quotas import Quota, QuotaUsage, parse_quota
 from .service import (
     AuthenticationFailed,
     IssuedKey,
@@ -29,9 +34,13 @@ from .service import (
 )
 
 __all__ = [
+    "EVENT_LABELS",
     "KEY_PATTERN",
     "APIKeyError",
     "APIKeys",
+    "AuditEntry",
+    "AuditFilter",
+    "AuditPage",
     "AuthenticationFailed",
     "ExpiredAPIKey",
     "IPNotAllowed",
@@ -39,13 +48,19 @@ __all__ = [
     "InsufficientScope",
     "InvalidAPIKey",
     "IssuedKey",
+    "KeyDraft",
     "KeyFormatError",
     "KeyService",
     "KeyStatus",
     "MissingAPIKey",
     "Organization",
+    "Quota",
+    "QuotaExceeded",
+    "QuotaUsage",
     "RateLimited",
+    "Refusal",
     "RequestRefused",
+    "ResourceNotAllowed",
     "RevokedAPIKey",
     "VerifiedKey",
     "current_key",
@@ -54,8 +69,9 @@ __all__ = [
     "parse_duration",
     "parse_expiry",
     "parse_key",
+    "parse_quota",
     "presented_key",
     "require_key",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

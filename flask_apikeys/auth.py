@@ -18,7 +18,9 @@ from .errors import (
     InvalidAPIKey,
     IPNotAllowed,
     MissingAPIKey,
+    QuotaExceeded,
     RateLimited,
+    ResourceNotAllowed,
     error_for_code,
 )
 from .keyformat import is_well_formed
@@ -105,8 +107,9 @@ def authenticate() -> VerifiedKey:
 
     In order: the credential's shape and checksum (garbage and typos are refused
     here, at no cost, and not counted); the key, its owner and their permissions in
-    one SELECT; the key's IP allowlist; its rate limit. Then the use is counted in
-    memory (written later by the flusher). A refused well-formed key counts against
+    one SELECT; the key's IP allowlist; its rate limit; its quota (one atomic count, for
+    keys with a quota only). Then the use is counted in memory (written later by the
+    flusher). A refused well-formed key counts against
     its address's failed-authentication throttle; over it, refusals answer 429, but a
     usable key is served whatever its address did.
 
@@ -148,7 +151,7 @@ def authenticate() -> VerifiedKey:
         key = failure.key
         _refused(app, failure.code, key, address)
         if failure.code == "expired_api_key" and key is not None and hot.audit_expired_use:
-            service.audit(key, "expired_use", ip=address)
+            service.audit(key, "expired_use", ip=address, reason=failure.reason)
         raise error_for_code(failure.code, failure.message) from None
     allowlist = verified.ip_allowlist
     if allowlist and not address_allowed(address, allowlist):
@@ -161,6 +164,11 @@ def authenticate() -> VerifiedKey:
         if not decision.allowed:
             headers = decision.headers() if hot.rate_limit_headers else {}
             raise RateLimited(retry_after=decision.reset_after, headers=headers, realm=realm)
+    quota = verified.quota
+    if quota is not None:  # only keys with a quota count, and not the rate-limited calls
+        spent = service.spend_quota(quota)
+        if not spent.allowed:
+            raise QuotaExceeded.refusing(spent, realm=realm)
     setattr(current_request, _REQUEST_ATTR, verified)
     if hot.usage is not None:
         hot.usage.record(verified.id, address)
@@ -188,11 +196,15 @@ def _normalise_scopes(scope: str | Iterable[str] | None) -> tuple[str, ...]:
 
 def require_key(
     scope: str | Iterable[str] | None = None,
+    *,
+    resource: tuple[str, str] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Guard a view: the request needs a valid key holding every scope in *scope*.
 
     ``@require_key()`` accepts any valid key; ``@require_key(scope="invoice.read")``
     one scope; ``@require_key(scope=["invoice.read", "client.read"])`` all of them.
+    ``resource=("client", "client_id")``: the key must also be allowed the ``client``
+    named by the view argument ``client_id`` (else 403 ``resource_not_allowed``).
     Inside the view, :data:`current_key` is the key.
     """
     if callable(scope):
@@ -201,6 +213,11 @@ def require_key(
 
     def decorator(view: Callable[P, R]) -> Callable[P, R]:
         is_async = inspect.iscoroutinefunction(view)
+        if resource is not None:  # a typo in the argument's name fails here, not per request
+            kind, argument = resource
+            params = inspect.signature(view).parameters
+            if argument not in params and not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+                raise TypeError(f"require_key(resource=...): {view.__name__} has no {argument!r}")
 
         @functools.wraps(view)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -211,6 +228,8 @@ def require_key(
                     raise InsufficientScope(
                         missing, required, realm=current_app.config["APIKEYS_REALM"]
                     )
+                if resource is not None and not verified.allows(kind, kwargs.get(argument)):
+                    raise ResourceNotAllowed(kind, realm=current_app.config["APIKEYS_REALM"])
             if is_async:
                 return cast(R, current_app.ensure_sync(view)(*args, **kwargs))
             return view(*args, **kwargs)

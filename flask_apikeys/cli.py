@@ -18,6 +18,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .models import utcnow
+from .resources import parse_resource_specs
 from .service import KeyService
 from .validation import RequestRefused, parse_duration, parse_expiry
 
@@ -86,6 +87,7 @@ def _when(value: Any) -> str:
     "--expires", default="90d", show_default=True, help="30d, 90d, 1y, YYYY-MM-DD or never."
 )
 @click.option("--organization", default=None, help="Organization id, when the user has several.")
+@click.option("--resource", "resources", multiple=True, help="KIND=ID: only this one; repeat.")
 @_refusals
 def create_command(
     user_ref: str,
@@ -94,6 +96,7 @@ def create_command(
     full_access: bool,
     expires: str,
     organization: str | None,
+    resources: tuple[str, ...] = (),
 ) -> None:
     """Create a key and print it (only this once) on the last line of stdout."""
     service = _service()
@@ -105,6 +108,7 @@ def create_command(
         full_access=full_access,
         organization_id=organization,
         expires_at=parse_expiry(expires),
+        resources=parse_resource_specs(resources),  # docs/resources.md
     )
     key = issued.key
     click.echo(
@@ -268,3 +272,15 @@ def set_ips_command(display_prefix: str, networks: tuple[str, ...], clear: bool)
         click.echo(f"{key.display_prefix} works from {', '.join(key.ip_allowlist)} only.", err=True)
     else:
         click.echo(f"{key.display_prefix} works from any address.", err=True)
+
+
+# Each feature's commands live in a module of its own and register on ``apikeys_cli``.
+from . import (  # noqa: E402,F401
+    cli_audit,  # audit, prune-audit
+    cli_expiry,  # notify-expiring
+    cli_leaks,  # report-leak
+    cli_policy,  # policy show|set
+    cli_quota,  # set-quota; the quota in list and show
+    cli_requests,  # prune-requests
+    cli_resources,  # set-resources
+)

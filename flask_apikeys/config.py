@@ -30,6 +30,13 @@ DEFAULTS: dict[str, Any] = {
     "APIKEYS_MAX_LIFETIME": None,
     # Audit
     "APIKEYS_AUDIT_EXPIRED_USE": True,
+    # Expiry warnings (docs/expiry-warnings.md): days before expiry that warn, and
+    # seconds between in-process runs (0 = none; run `flask apikeys notify-expiring`).
+    "APIKEYS_EXPIRY_WARNING_DAYS": (7, 1),
+    "APIKEYS_EXPIRY_NOTIFY_INTERVAL": 0,
+    # Audit trail (docs/audit.md): days events are kept (None or 0: forever), page size.
+    "APIKEYS_AUDIT_RETENTION_DAYS": 365,
+    "APIKEYS_AUDIT_PAGE_SIZE": 50,
     # CLI
     "APIKEYS_USER_LOOKUP_FIELD": "email",
     # Usage and rate limits (docs/usage-and-rate-limits.md)
@@ -37,6 +44,11 @@ DEFAULTS: dict[str, Any] = {
     "APIKEYS_USAGE_FLUSH_INTERVAL": 10,  # seconds; 0 = no timer, flush at exit only
     "APIKEYS_USAGE_MAX_BUFFERED": 10_000,  # uses per process that trigger an early flush
     "APIKEYS_LAST_USED_RESOLUTION": 60,  # seconds last_used_at must advance to be written
+    # Request log (docs/request-log.md): each key's recent requests, buffered like usage.
+    "APIKEYS_REQUEST_LOG": True,
+    "APIKEYS_REQUEST_LOG_READ_SAMPLE": 0.1,  # share of GET/HEAD/OPTIONS logged; others: all
+    "APIKEYS_REQUEST_LOG_RETENTION_DAYS": 30,  # None = keep rows forever
+    "APIKEYS_REQUEST_LOG_MAX_PER_KEY": 1000,  # rows kept per key; None = no cap
     "APIKEYS_DEFAULT_RATE_LIMIT": None,  # e.g. "1000/hour"; None = unlimited
     "APIKEYS_RATELIMIT_STORAGE_URI": "memory://",  # "redis://host:6379/0" to share limits
     "APIKEYS_RATELIMIT_STORAGE_OPTIONS": None,  # dict passed to limits' storage
@@ -45,6 +57,12 @@ DEFAULTS: dict[str, Any] = {
     "APIKEYS_RATELIMIT_FAIL_OPEN": True,  # storage down: serve (True) or refuse (False)
     "APIKEYS_RATELIMIT_HEADERS": True,  # RateLimit-* headers on limited keys' responses
     "APIKEYS_FAILED_AUTH_LIMIT": "30/minute",  # refused keys per client address; None = off
+    # Quotas (docs/quotas.md): days and months in this zone; counters in the database
+    # (None) or Redis ("redis://host:6379/0", keys under APIKEYS_RATELIMIT_KEY_PREFIX).
+    "APIKEYS_QUOTA_TIMEZONE": "UTC",
+    "APIKEYS_QUOTA_STORAGE_URI": None,
+    "APIKEYS_QUOTA_STORAGE_OPTIONS": None,  # dict passed to redis.Redis.from_url
+    "APIKEYS_QUOTA_FAIL_OPEN": True,  # storage down: serve uncounted (True) or refuse
     # Pages (the blueprint in views.py)
     # Host template the pages extend; it must define the blocks ``title`` and ``content``.
     "APIKEYS_BASE_TEMPLATE": "apikeys/base.html",
@@ -62,6 +80,13 @@ DEFAULTS: dict[str, Any] = {
     "APIKEYS_INTROSPECTION": False,
     "APIKEYS_INTROSPECTION_PERMISSION": "api_key.introspect",
     "APIKEYS_INTROSPECTION_RATE_LIMIT": "600/minute",  # per calling key; None = its own only
+    # Leak reports (flask_apikeys.views.leaks; docs/leaks.md): GitHub's signing keys.
+    "APIKEYS_LEAK_PUBLIC_KEYS_URL": "https://api.github.com/meta/public_keys/secret_scanning",
+    # A GitHub token for that fetch (its rate limits); the default is no token at all.
+    "APIKEYS_LEAK_PUBLIC_KEYS_BEARER": None,
+    "APIKEYS_LEAK_ALLOW_HTTP": False,  # True only for a local key server in tests
+    "APIKEYS_LEAK_KEYS_REFRESH_INTERVAL": 60,  # seconds at least between two fetches
+    "APIKEYS_LEAK_MAX_REPORT_BYTES": 1_048_576,  # larger report bodies answer 413
     # Content-Security-Policy of every page; widen it if your base template needs more
     # (a CDN, inline scripts), or None to send none from the blueprint.
     "APIKEYS_CONTENT_SECURITY_POLICY": (
@@ -105,3 +130,25 @@ def as_seconds(value: Any, name: str) -> float:
     if not seconds >= 0:
         raise RuntimeError(f"{name} must be a non-negative number of seconds")
     return seconds
+
+
+def as_fraction(value: Any, name: str) -> float:
+    """A number from 0 to 1 (a share, e.g. of requests sampled)."""
+    try:
+        fraction = float(value)
+    except (TypeError, ValueError):
+        raise RuntimeError(f"{name} must be a number from 0 to 1, not {value!r}") from None
+    if not 0.0 <= fraction <= 1.0:
+        raise RuntimeError(f"{name} must be a number from 0 to 1, not {value!r}")
+    return fraction
+
+
+def as_count(value: Any, name: str) -> int | None:
+    """A whole number, or ``None`` for no limit (``None``, ``""`` and ``0`` are none)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise RuntimeError(f"{name} must be a whole number or None, not {value!r}")
+    return value or None

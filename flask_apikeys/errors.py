@@ -8,11 +8,15 @@ or re-renders them with ``app.errorhandler(InvalidAPIKey)`` (or the base class
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import Forbidden, HTTPException, TooManyRequests, Unauthorized
+
+if TYPE_CHECKING:
+    from .quotas import QuotaDecision
 
 __all__ = [
     "APIKeyError",
@@ -22,7 +26,9 @@ __all__ = [
     "InsufficientScope",
     "InvalidAPIKey",
     "MissingAPIKey",
+    "QuotaExceeded",
     "RateLimited",
+    "ResourceNotAllowed",
     "RevokedAPIKey",
     "error_for_code",
 ]
@@ -142,6 +148,23 @@ class IPNotAllowed(APIKeyError, Forbidden):
     message = "This API key cannot be used from your address."
 
 
+class ResourceNotAllowed(APIKeyError, Forbidden):
+    """403 ``resource_not_allowed``: the key is limited to other resources of this kind
+    (``require_key(resource=...)``); the body names the ``resource`` kind.
+    """
+
+    code = 403
+    error = "resource_not_allowed"
+    bearer_error = "insufficient_scope"
+
+    def __init__(self, kind: str, message: str | None = None, **kw: Any) -> None:
+        self.kind = kind
+        super().__init__(message or f"This API key cannot be used for this {kind}.", **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "resource": self.kind}
+
+
 class RateLimited(APIKeyError, TooManyRequests):
     """429 ``rate_limited``: over the key's limit, or too many refused keys from one address."""
 
@@ -170,6 +193,76 @@ class RateLimited(APIKeyError, TooManyRequests):
         headers = super().get_headers(environ, scope)
         headers.append(("Retry-After", str(self.retry_after)))
         headers.extend(self.extra_headers.items())
+        return headers
+
+
+class QuotaExceeded(APIKeyError, TooManyRequests):
+    """429 ``quota_exceeded``: the key used its quota (calls per day, month or in total).
+
+    The body adds ``limit``, ``period`` (``day``, ``month`` or ``total``) and ``reset_at``
+    (ISO 8601, UTC; ``null`` for a total that is never refilled); ``Retry-After`` gives
+    the seconds until then, and is left out when the quota never resets.
+    """
+
+    code = 429
+    error = "quota_exceeded"
+    message = "This API key has used its quota."
+    bearer_error = None
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        limit: int | None = None,
+        period: str | None = None,
+        reset_at: dt.datetime | None = None,
+        retry_after: int | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.limit, self.period, self.reset_at = limit, period, reset_at
+        # After super(): werkzeug's TooManyRequests.__init__ resets retry_after to None.
+        self.retry_after = None if retry_after is None else max(1, int(retry_after))
+
+    @classmethod
+    def refusing(cls, decision: QuotaDecision, **kw: Any) -> QuotaExceeded:
+        """The error for a refusing :class:`~flask_apikeys.quotas.QuotaDecision`."""
+        quota, reset = decision.quota, decision.resets_at
+        if decision.unavailable:  # the storage is down and quotas fail closed
+            message = "This API key's quota cannot be counted right now: retry later."
+            reset = None
+        elif reset is None:
+            message = f"This API key has used its quota of {quota.describe()}."
+        else:
+            message = (
+                f"This API key has used its quota of {quota.describe()}; "
+                f"it starts again at {reset:%Y-%m-%d %H:%M} UTC."
+            )
+        return cls(
+            message,
+            limit=quota.limit,
+            period=quota.period,
+            reset_at=reset,
+            retry_after=decision.retry_after,
+            **kw,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        reset = self.reset_at
+        return {
+            **super().to_dict(),
+            "limit": self.limit,
+            "period": self.period,
+            "reset_at": reset.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if reset else None,
+        }
+
+    def challenge(self) -> str | None:
+        return None
+
+    def get_headers(self, environ: Any = None, scope: Any = None) -> list[tuple[str, str]]:
+        headers = super().get_headers(environ, scope)
+        if self.retry_after is not None:
+            headers.append(("Retry-After", str(self.retry_after)))
         return headers
 
 

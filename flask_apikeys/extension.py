@@ -15,8 +15,12 @@ from flask import Flask, Response, current_app, has_app_context, request
 from . import config as _config
 from . import signals
 from .auth import RATE_LIMIT_ATTR, is_key_request, load_user_from_request
+from .expiry_schedule import schedule_expiry_warnings
 from .models import Models, build_models
 from .ratelimit import RateLimits
+from .requestlog import RequestLogBuffer
+from .requestlog_flask import log_key_requests, make_request_log
+from .resources import ResourceKind
 from .service import KeyService
 from .usage import UsageBuffer
 
@@ -64,6 +68,7 @@ class APIKeys:
         self._organization_loader: Callable[[Any], Iterable[Any]] | None = None
         self._creation_policy: Callable[[Any, Any], str | None] | None = None
         self._permission_vocabulary: dict[str, str] = dict(permissions or {})
+        self._resource_kinds: dict[str, ResourceKind] = {}
         #: Per-app state (the service, usage buffer, rate limits), keyed by app.
         self._states: weakref.WeakKeyDictionary[Flask, HotPath] = weakref.WeakKeyDictionary()
         self._states_lock = threading.Lock()
@@ -115,6 +120,8 @@ class APIKeys:
             app.config["APIKEYS_PREFIX"] = self._prefix
         app.extensions["apikeys"] = self
         app.after_request(_add_rate_limit_headers)
+        log_key_requests(app)
+        schedule_expiry_warnings(app)  # APIKEYS_EXPIRY_NOTIFY_INTERVAL; off by default
         from .cli import apikeys_cli
 
         if "apikeys" not in app.cli.commands:
@@ -139,10 +146,28 @@ class APIKeys:
         return func
 
     def creation_policy(self, func: F) -> F:
-        """Register ``func(user, organization_id) -> str | None``: a message refuses creation."""
+        """Register ``func(user, organization_id) -> str | None``: a message refuses creation.
+
+        A function taking a third argument, ``key``, also sees the key asked for (a
+        :class:`~flask_apikeys.KeyDraft`, or ``None`` when a page asks whether the
+        user may create keys at all); a :class:`~flask_apikeys.Refusal` adds a link.
+        """
         self._creation_policy = func
         self._forget_apps()
         return func
+
+    def resource_loader(self, kind: str, *, label: str | None = None) -> Callable[[F], F]:
+        """Register ``func(user, organization_id) -> iterable of (id, label)`` (or of
+        objects with ``id`` and ``name``): the resources of *kind* that *user* may limit
+        a key to (docs/resources.md). *label* names them on the pages (``"Clients"``)."""
+
+        def decorator(func: F) -> F:
+            title = label or kind.replace("_", " ").capitalize() + "s"
+            self._resource_kinds[kind] = ResourceKind(kind, title, func)
+            self._forget_apps()
+            return func
+
+        return decorator
 
     def register_permissions(self, permissions: Mapping[str, str]) -> None:
         """Add to the permission vocabulary keys can hold: ``{"invoice.read": "Read invoices"}``."""
@@ -211,6 +236,14 @@ class APIKeys:
                 cfg["APIKEYS_GRANTABLE_SENSITIVE_PERMISSIONS"] or ()
             ),
         )
+        service.resource_kinds = dict(self._resource_kinds)
+        service.configure_quotas(
+            timezone=cfg["APIKEYS_QUOTA_TIMEZONE"],
+            storage_uri=cfg["APIKEYS_QUOTA_STORAGE_URI"] or None,
+            key_prefix=cfg["APIKEYS_RATELIMIT_KEY_PREFIX"],
+            fail_open=bool(cfg["APIKEYS_QUOTA_FAIL_OPEN"]),
+            storage_options=cfg["APIKEYS_QUOTA_STORAGE_OPTIONS"],
+        )
         rate_limits = RateLimits(
             cfg["APIKEYS_RATELIMIT_STORAGE_URI"] or "memory://",
             strategy=cfg["APIKEYS_RATELIMIT_STRATEGY"],
@@ -245,6 +278,7 @@ class APIKeys:
             query_param=cfg["APIKEYS_QUERY_PARAM"] or None,
             rate_limit_headers=bool(cfg["APIKEYS_RATELIMIT_HEADERS"]),
             audit_expired_use=bool(cfg["APIKEYS_AUDIT_EXPIRED_USE"]),
+            request_log=make_request_log(cfg, engine, self.models),
         )
 
     def refresh(self, app: Flask) -> None:
@@ -269,9 +303,22 @@ class APIKeys:
         return self.hot_path(app or current_app._get_current_object()).usage  # type: ignore[attr-defined]
 
     def flush_usage(self, app: Flask | None = None) -> int:
-        """Write the app's buffered usage now; return how many uses were written."""
+        """Write the app's buffered usage (and its request log) now; return how many
+        uses were written."""
         usage = self.usage_buffer(app)
+        log = self.request_log(app)
+        if log is not None:
+            log.flush_quietly()
         return usage.flush() if usage is not None else 0
+
+    def request_log(self, app: Flask | None = None) -> RequestLogBuffer | None:
+        """The app's request-log buffer; ``None`` when ``APIKEYS_REQUEST_LOG`` is off."""
+        return self.hot_path(app or current_app._get_current_object()).request_log  # type: ignore[attr-defined]
+
+    def flush_request_log(self, app: Flask | None = None) -> int:
+        """Write the app's buffered request log now; return how many requests were written."""
+        log = self.request_log(app)
+        return log.flush() if log is not None else 0
 
     def openapi_security_schemes(self, app: Flask | None = None) -> dict[str, dict[str, Any]]:
         """``components.securitySchemes`` for the keys (see :mod:`flask_apikeys.openapi`)."""
@@ -304,6 +351,7 @@ class HotPath:
     query_param: str | None
     rate_limit_headers: bool
     audit_expired_use: bool
+    request_log: RequestLogBuffer | None = None
 
 
 def _add_rate_limit_headers(response: Response) -> Response:
@@ -316,12 +364,11 @@ def _add_rate_limit_headers(response: Response) -> Response:
 
 def _send_signal(event: str, key: Any, **data: Any) -> None:
     actor = data.get("actor")
-    logger.info(
-        "API key %s %s by %s",
-        key.display_prefix,
-        event,
-        "an operator" if actor is None else f"user {sa.inspect(actor).identity}",
-    )
+    if event == "leaked":  # reported by a scanner (or an operator), not done by anyone
+        by = f"reported at {data['url']!r}" if data.get("url") else "reported"
+    else:
+        by = "by an operator" if actor is None else f"by user {sa.inspect(actor).identity}"
+    logger.info("API key %s %s %s", key.display_prefix, event, by)
     if has_app_context():
         sender = current_app._get_current_object()  # type: ignore[attr-defined]
         signals.BY_EVENT[event].send(sender, key=key, **data)

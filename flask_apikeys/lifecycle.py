@@ -54,6 +54,7 @@ class KeyLifecycle(KeyQueries):
         ip: str | None = None,
         rate_limit: str | None = None,
         ip_allowlist: Sequence[str] | None = None,
+        resources: dict[str, list[str]] | None = None,  # checked by KeyResources.issue
     ) -> IssuedKey:
         """Create a key for *owner* and return it with its secret (the only copy).
 
@@ -69,7 +70,7 @@ class KeyLifecycle(KeyQueries):
             raise RequestRefused(refusal)
         chosen = self._check_scopes(owner, organization_id, scopes, full_access)
         now = self.clock()
-        self._check_expiry(expires_at, now)
+        self._check_expiry(expires_at, now, organization_id)
         allowlist = list(ip_allowlist) if ip_allowlist else None
         return self._create(
             owner=owner,
@@ -83,6 +84,7 @@ class KeyLifecycle(KeyQueries):
             rate_limit=rate_limit,
             ip_allowlist=allowlist,
             now=now,
+            resources=resources,
         )
 
     def rotate(
@@ -283,7 +285,9 @@ class KeyLifecycle(KeyQueries):
             raise RequestRefused("Choose at least one permission.", field="scopes")
         return sorted(chosen)
 
-    def _check_expiry(self, expires_at: dt.datetime | None, now: dt.datetime) -> None:
+    def _check_expiry(
+        self, expires_at: dt.datetime | None, now: dt.datetime, organization_id: Any = None
+    ) -> None:  # organization_id: for its own limit (KeyPolicies)
         if expires_at is None:
             if self.max_lifetime is not None:
                 raise RequestRefused(
@@ -317,6 +321,7 @@ class KeyLifecycle(KeyQueries):
         now: dt.datetime,
         rotated_from: Any = None,
         commit: bool = True,
+        resources: dict[str, list[str]] | None = None,
     ) -> IssuedKey:
         generated = self._generate_unique()
         key = self.models.APIKey(
@@ -334,6 +339,7 @@ class KeyLifecycle(KeyQueries):
             rate_limit=rate_limit,
             ip_allowlist=ip_allowlist,
             rotated_from_id=rotated_from.id if rotated_from is not None else None,
+            resources=rotated_from.resources if rotated_from is not None else resources,
         )
         if rotated_from is not None:  # a rotation keeps who answers for the restrictions
             key.ip_allowlist_set_by_id = rotated_from.ip_allowlist_set_by_id

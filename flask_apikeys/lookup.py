@@ -1,4 +1,4 @@
-"""The one SELECT of the hot path: a key and its owner, by hash.
+"""The one SELECT of the hot path: a key, its owner and its organization's policy, by hash.
 
 Each lookup borrows a connection from the engine's pool and gives it back before it
 returns, so it holds nothing between requests and is correct under any WSGI server:
@@ -21,8 +21,8 @@ Per database:
   While both are unchanged since a key was read *on this same connection*, the rows are
   still what a SELECT would return, so the objects read then are handed out again
   (validity, expiry and permissions are still judged afresh on every request). Anything
-  committed anywhere — a revocation, a deactivated owner — makes the next lookup read
-  the rows again.
+  committed anywhere — a revocation, a deactivated owner, a changed policy — makes the
+  next lookup read the rows again.
 * **SQLite in memory** — one connection is the whole database and the request's session
   holds it, so the lookup runs in the request's session.
 
@@ -72,6 +72,10 @@ class KeyLookup:
             .options(contains_eager(APIKey.owner))
             .where(APIKey.key_hash == sa.bindparam("key_hash"))
         )
+        if models.APIKeyPolicy is not None:  # the organization's policy, in the same SELECT
+            self.statement = self.statement.outerjoin(APIKey.organization_policy).options(
+                contains_eager(APIKey.organization_policy)
+            )
         # In the request's session: never serve its stale copy of a revoked key.
         self._in_session_statement = self.statement.execution_options(populate_existing=True)
         self._session = session

@@ -18,6 +18,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
+if TYPE_CHECKING:
+    from .models_policy import APIKeyPolicyMixin
+    from .models_quota import APIKeyQuotaCounterMixin
+    from .models_requests import APIKeyRequestMixin
+
 __all__ = [
     "APIKeyEventMixin",
     "APIKeyMixin",
@@ -80,6 +85,7 @@ class APIKeyMixin:
 
     if TYPE_CHECKING:  # the mapped class built on the host's db.Model
         __table__: ClassVar[sa.Table]
+        organization_policy: Any  # APIKeyPolicy | None (models_policy.py)
 
         def __init__(self, **columns: Any) -> None: ...
 
@@ -99,6 +105,17 @@ class APIKeyMixin:
     usage_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     rate_limit: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     ip_allowlist: Mapped[list[str] | None] = mapped_column(sa.JSON, nullable=True)
+    # -- resources --
+    #: The host's resources the key is limited to, by kind: ``{"client": ["3", "7"]}``.
+    #: ``None``, or a kind left out, means every resource of that kind (resources.py).
+    resources: Mapped[dict[str, list[str]] | None] = mapped_column(sa.JSON, nullable=True)
+    # -- quotas -- (quotas.py): N calls per "day" or "month", or in "total" (optionally
+    # refilled every "day" or "month"); no quota when quota_limit is None.
+    quota_limit: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    quota_period: Mapped[str | None] = mapped_column(sa.String(8), nullable=True)
+    quota_refill: Mapped[str | None] = mapped_column(sa.String(8), nullable=True)
+    # Expiry warnings (expiry.py): the nearest threshold, in days, already warned of.
+    expiry_warned_days: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
 
     @declared_attr
     def owner_id(cls) -> Mapped[Any]:
@@ -126,6 +143,12 @@ class APIKeyMixin:
         """Who set the key's own rate limit (``None``: an operator, or never set)."""
         pk = _user_pk(cls)
         return mapped_column(pk.type, sa.ForeignKey(pk), nullable=True)
+
+    @declared_attr
+    def quota_counter_id(cls) -> Mapped[int | None]:
+        """The key whose quota counter this key counts on (``None``: its own); a
+        rotation's successor shares its predecessor's, so a period is counted once."""
+        return mapped_column(_BigIntPK, sa.ForeignKey(f"{cls.__tablename__}.id"), nullable=True)
 
     @declared_attr
     def rotated_from_id(cls) -> Mapped[int | None]:
@@ -243,6 +266,12 @@ class Models:
     #: The host's user model: flask-apikeys reads only its primary key and ``is_active``.
     User: Any
     organization_type: sa.types.TypeEngine[Any]
+    #: Organization policies (models_policy.py); made by :func:`build_models`.
+    APIKeyPolicy: type[APIKeyPolicyMixin] | None = None
+    #: Quota counters (models_quota.py); made by :func:`build_models`.
+    APIKeyQuotaCounter: type[APIKeyQuotaCounterMixin] | None = None
+    #: The request log (models_requests.py); made by :func:`build_models`.
+    APIKeyRequest: type[APIKeyRequestMixin] | None = None
 
     def coerce_organization_id(self, value: Any) -> Any:
         """Give *value* the Python type of the ``organization_id`` column."""
@@ -317,7 +346,21 @@ def build_models(
         (APIKeyUsageDayMixin, db.Model),
         {"__tablename__": f"{table_prefix}_usage_days", "__apikeys_key_table__": key_table},
     )
+    from .models_policy import build_policy_model
+
+    policy = build_policy_model(
+        db, api_key, user_model, table_prefix=table_prefix, org_type=org_type, org_column=org_column
+    )
+    from .models_quota import build_quota_counter_model
+
+    quota_counter = build_quota_counter_model(db, table_prefix, key_table)
+    from .models_requests import build_request_model
+
+    request_log = build_request_model(db, table_prefix, key_table)
     return Models(
+        APIKeyPolicy=policy,
+        APIKeyQuotaCounter=quota_counter,
+        APIKeyRequest=request_log,
         APIKey=api_key,
         APIKeyEvent=event,
         APIKeyUsageDay=usage,

@@ -146,7 +146,7 @@ def _error_schema(forbidden: bool = False) -> dict[str, Any]:
             "type": "string",
             "description": "A stable code, e.g. `missing_api_key`, `invalid_api_key`, "
             "`revoked_api_key`, `expired_api_key`, `inactive_user`, `insufficient_scope`, "
-            "`ip_not_allowed`, `rate_limited`.",
+            "`resource_not_allowed`, `ip_not_allowed`, `rate_limited`, `quota_exceeded`.",
         },
         "message": {"type": "string", "description": "A sentence for a person."},
     }
@@ -203,8 +203,8 @@ def error_responses(app: Flask | None = None, *, refs: bool = False) -> dict[str
         },
         "403": {
             "description": "The key lacks a required scope (`insufficient_scope`, with "
-            "`missing_scopes`) or is used from an address outside its allowlist "
-            "(`ip_not_allowed`).",
+            "`missing_scopes`), is limited to other resources (`resource_not_allowed`) or is "
+            "used from an address outside its allowlist (`ip_not_allowed`).",
             "headers": {
                 "WWW-Authenticate": _header(
                     "RFC 6750 challenge on the key errors, e.g. "
@@ -216,10 +216,11 @@ def error_responses(app: Flask | None = None, *, refs: bool = False) -> dict[str
             "content": body(forbidden=True),
         },
         "429": {
-            "description": "Over the key's rate limit, or too many refused keys from this address.",
+            "description": "Over the key's rate limit (`rate_limited`) or quota (`quota_exceeded`, "
+            "with `reset_at`), or too many refused keys from this address.",
             "headers": {
-                "Retry-After": _header(
-                    "Seconds to wait before retrying.", {"type": "integer", "minimum": 1}, True
+                "Retry-After": _header(  # none for a spent quota that never resets
+                    "Seconds to wait before retrying.", {"type": "integer", "minimum": 1}, False
                 ),
                 **rate_limit_headers(),
             },

@@ -18,14 +18,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, scoped_session
 
 from . import keyformat
+from .drafts import KeyDraft, policy_with_draft
 from .models import APIKeyMixin, Models, utcnow
 
 __all__ = ["CreationPolicy", "Organization", "Permissions"]
 
 PermissionsLoader = Callable[[Any, Any], Iterable[str]]
 OrganizationsLoader = Callable[[Any], Iterable[Any]]
-#: ``policy(user, organization_id)``: a message refuses creation, ``None`` allows it.
-CreationPolicy = Callable[[Any, Any], "str | None"]
+#: ``policy(user, organization_id)``, or ``policy(user, organization_id, key)`` to see the
+#: key asked for (:mod:`~flask_apikeys.drafts`): a message refuses creation, ``None`` allows.
+CreationPolicy = Callable[..., "str | None"]
 #: ``listener(event, key, **data)``: told of every change (the extension sends signals).
 EventListener = Callable[..., None]
 
@@ -73,7 +75,7 @@ class Permissions:
         self.manage_permission = manage_permission
         self.known_permissions = known_permissions
         self.max_lifetime = max_lifetime
-        self.creation_policy = creation_policy
+        self.creation_policy = policy_with_draft(creation_policy)
         self.clock = clock
         self._permissions = permissions
         self._organizations = organizations
@@ -141,20 +143,24 @@ class Permissions:
             held &= frozenset(self.known_permissions)
         return frozenset(p for p in held if self.may_hold(p))
 
-    def creation_refusal(self, user: Any, organization_id: Any = None) -> str | None:
+    def creation_refusal(
+        self, user: Any, organization_id: Any = None, draft: KeyDraft | None = None
+    ) -> str | None:
         """Why *user* cannot create a key in *organization_id* now; ``None`` if they can.
 
         The one place that decides it: pages ask before showing the form, and
-        :meth:`~flask_apikeys.KeyService.issue` asks again when the form comes back.
+        :meth:`~flask_apikeys.KeyService.issue` asks again when the form comes back,
+        with the key asked for as *draft* (a policy taking a third argument sees it).
         """
         if not self.is_active(user):
             return "This user is not active."
         if self.create_permission not in self.permissions_of(user, organization_id):
             return f"You need the '{self.create_permission}' permission to create API keys."
         if self.creation_policy is not None:
-            refusal = self.creation_policy(user, organization_id)
+            refusal = self.creation_policy(user, organization_id, draft)
             if refusal:
-                return str(refusal)
+                # A Refusal (a str) keeps its link for the pages.
+                return refusal if isinstance(refusal, str) else str(refusal)
         return None
 
     def effective_scopes(self, key: APIKeyMixin, owner: Any) -> frozenset[str]:

@@ -7,8 +7,15 @@ too. It is made of one part per job, each in its own module:
 * :mod:`~flask_apikeys.permissions` — settings, and who holds what (the host's loaders);
 * :mod:`~flask_apikeys.verification` — a presented key → what it may do, on the hot path;
 * :mod:`~flask_apikeys.queries` — lists and filters for the pages and the CLI;
+* :mod:`~flask_apikeys.listing` — sortable orders and rotation links for the pages;
 * :mod:`~flask_apikeys.lifecycle` — issue, rotate, revoke, rename, audit;
-* :mod:`~flask_apikeys.restrictions` — rate limits and IP allowlists.
+* :mod:`~flask_apikeys.restrictions` — rate limits and IP allowlists;
+* :mod:`~flask_apikeys.resources` — keys limited to chosen resources of the host;
+* :mod:`~flask_apikeys.leaks` — leaked keys (GitHub's reports, the CLI): revoke at once;
+* :mod:`~flask_apikeys.requestlog` — each key's recent requests;
+* :mod:`~flask_apikeys.policies` — organization policies (lifetime, idle expiry, permissions);
+* :mod:`~flask_apikeys.expiry` — warnings before keys expire;
+* :mod:`~flask_apikeys.quota_service` — quotas per day, month or in total.
 
 The rules live in those modules: a key holds only permissions its creator holds;
 per request, its effective scopes are its scopes ∩ what its owner holds *now*, and
@@ -19,8 +26,16 @@ change writes an audit event.
 
 from __future__ import annotations
 
+from .audit import AuditTrail
+from .expiry import ExpiryWarnings
+from .leaks import KeyLeaks
 from .lifecycle import IssuedKey
+from .listing import KeyListing
 from .permissions import Organization
+from .policies import KeyPolicies
+from .quota_service import KeyQuotas
+from .requestlog import KeyRequestLog
+from .resources import KeyResources
 from .restrictions import KeyRestrictions
 from .validation import NAME_MAX_LENGTH, RequestRefused, parse_duration, parse_expiry
 from .verification import AuthenticationFailed, KeyVerification, VerifiedKey
@@ -38,7 +53,18 @@ __all__ = [
 ]
 
 
-class KeyService(KeyRestrictions, KeyVerification):
+class KeyService(
+    KeyPolicies,
+    ExpiryWarnings,
+    AuditTrail,
+    KeyLeaks,
+    KeyQuotas,
+    KeyRestrictions,
+    KeyResources,
+    KeyVerification,
+    KeyListing,
+    KeyRequestLog,
+):
     """Issue, verify, rotate, revoke, rename and list API keys.
 
     Takes the arguments of :class:`~flask_apikeys.permissions.Permissions`; methods that

@@ -3,10 +3,10 @@
 Each process keeps a small in-memory buffer: per key, how many verified requests it
 served (in total and per UTC day) and when and from where it was last used.
 :meth:`UsageBuffer.record` appends to a list under a lock; the counting is done in
-bulk when the buffer is taken for a flush.
-A flusher thread writes the buffer out every ``interval`` seconds (sooner when
-``max_buffered`` uses are waiting), and :func:`flush_all` writes every buffer of the
-process at exit (``atexit``, and gunicorn's ``worker_exit`` hook if configured).
+bulk when the buffer is taken for a flush. The buffer is a
+:class:`~flask_apikeys.flushing.BufferedWriter`: the process's flusher thread writes it
+out every ``interval`` seconds (sooner when ``max_buffered`` uses are waiting), and
+:func:`flush_all` writes every buffer of the process at exit.
 
 The writes are atomic increments, so any number of processes and hosts can flush
 into the same database and the counts stay exact::
@@ -19,42 +19,29 @@ into the same database and the counts stay exact::
 seconds, whatever order the flushers of several processes run in.
 
 A flush runs in one transaction on its own connection (never the request's session).
-When it fails, the deltas go back into the buffer and the next flush retries them. A
-process killed with SIGKILL loses what it had buffered: at most ``interval`` seconds or
-``max_buffered`` uses, whichever comes first.
+When it fails, the deltas go back into the buffer and the next flush retries them.
 
 Layer 3: SQLAlchemy only, no Flask.
 """
 
 from __future__ import annotations
 
-import atexit
 import datetime as dt
-import logging
-import os
-import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from . import flushing
+from .flushing import BufferedWriter, flush_all
+from .flushing import _after_fork_in_child as _after_fork_in_child  # for the tests
 from .models import UTCDateTime, utcnow
 from .network import storable_address
 
 __all__ = ["UsageBuffer", "UsageSnapshot", "flush_all"]
 
-logger = logging.getLogger("flask_apikeys")
-
-# Every live buffer of this process, for the flusher thread and for flush_all().
-_BUFFERS: weakref.WeakSet[UsageBuffer] = weakref.WeakSet()
-# Buffers holding unwritten usage, held strongly so that no count is lost with its app.
-_DIRTY: set[UsageBuffer] = set()
-_WATCHED_TABLES: weakref.WeakSet[sa.Table] = weakref.WeakSet()
-_REGISTRY_LOCK = threading.Lock()
-_FLUSHER: _Flusher | None = None
 _EPOCH_DAY = dt.date(1970, 1, 1)
 
 
@@ -74,7 +61,7 @@ class UsageSnapshot:
         return bool(self.counts) or bool(self.last_used)
 
 
-class UsageBuffer:
+class UsageBuffer(BufferedWriter):
     """Buffered usage of one app's keys, flushed to *engine* with atomic increments.
 
     *engine* is a SQLAlchemy engine or a callable returning one (resolved at the first
@@ -82,6 +69,9 @@ class UsageBuffer:
     ``interval`` of ``0`` or ``None`` starts no flusher thread: call :meth:`flush`
     yourself (tests do), and the buffer is still flushed at exit.
     """
+
+    what = "key usage"
+    unit = "uses"
 
     def __init__(
         self,
@@ -94,25 +84,15 @@ class UsageBuffer:
         last_used_resolution: float = 60.0,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
-        self._engine = engine
         self.key_table = key_table
         self.day_table = day_table
-        self.interval = float(interval or 0)
-        self.max_buffered = max(1, int(max_buffered))
         self.last_used_resolution = dt.timedelta(seconds=max(0.0, float(last_used_resolution)))
         self.clock = clock
         self._system_clock = clock is utcnow
-        self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-        self._reset()
-        self._next_flush = time.monotonic() + self.interval
-        self._failing_since: float | None = None
         self._update_stmt = self._build_update()
-        with _REGISTRY_LOCK:
-            _BUFFERS.add(self)
-            if key_table not in _WATCHED_TABLES:
-                _WATCHED_TABLES.add(key_table)
-                sa.event.listen(key_table, "after_drop", _forget_dropped)
+        super().__init__(
+            engine, (key_table, day_table), interval=interval, max_buffered=max_buffered
+        )
 
     # -- recording (the hot path) ------------------------------------------------------
 
@@ -134,12 +114,7 @@ class UsageBuffer:
             uses = self._uses
             uses.append((key_id, ip, stamp))
             waiting = len(uses)
-        if waiting == 1:  # the first use since the last flush
-            _DIRTY.add(self)
-            if self.interval > 0:
-                _ensure_flusher()
-        elif waiting >= self.max_buffered and _FLUSHER is not None:
-            _FLUSHER.wake.set()
+        self._recorded(waiting)
 
     @property
     def pending(self) -> int:
@@ -152,7 +127,7 @@ class UsageBuffer:
         with self._lock:
             uses, carried = self._uses, self._carried
             self._reset()
-            _DIRTY.discard(self)
+            self._mark_clean()
         counts, days, last = carried.counts, carried.days, carried.last_used
         stamps: dict[int, tuple[float, str | None]] = {}
         day_numbers: dict[tuple[int, int], int] = {}
@@ -177,7 +152,7 @@ class UsageBuffer:
         """Put back a snapshot whose write failed, merging with what arrived since."""
         with self._lock:
             if taken:
-                _DIRTY.add(self)
+                self._mark_dirty()
             carried = self._carried
             for key_id, delta in taken.counts.items():
                 carried.counts[key_id] = carried.counts.get(key_id, 0) + delta
@@ -189,12 +164,6 @@ class UsageBuffer:
                     carried.last_used[key_id] = (at, ip)
 
     # -- flushing ------------------------------------------------------------------------
-
-    @property
-    def engine(self) -> sa.Engine:
-        if not isinstance(self._engine, sa.Engine):
-            self._engine = self._engine()
-        return self._engine
 
     def _build_update(self) -> sa.Update:
         t = self.key_table
@@ -238,24 +207,6 @@ class UsageBuffer:
                 self.restore(taken)
                 raise
             return taken.uses
-
-    def flush_quietly(self) -> int:
-        """:meth:`flush`, logging instead of raising (for the timer and exit hooks)."""
-        try:
-            written = self.flush()
-        except Exception:
-            now = time.monotonic()
-            if self._failing_since is None or now - self._failing_since > 60:
-                logger.exception(
-                    "flask-apikeys could not write key usage (%d uses kept; will retry)",
-                    self.pending,
-                )
-                self._failing_since = now
-            return 0
-        if self._failing_since is not None:
-            logger.info("flask-apikeys wrote key usage again")
-            self._failing_since = None
-        return written
 
     def _write(self, conn: sa.Connection, taken: UsageSnapshot) -> None:
         # A fixed order (by key id, then day) so that concurrent flushers of several
@@ -308,87 +259,11 @@ class UsageBuffer:
             if conn.execute(update, params).rowcount == 0:
                 conn.execute(sa.insert(t), row)
 
-    def _due(self, now: float) -> bool:
-        if self.interval <= 0:
-            return False
-        pending = self.pending
-        return pending >= self.max_buffered or (pending > 0 and now >= self._next_flush)
 
-    def close(self) -> None:
-        """Flush what is buffered and stop taking part in the flusher thread."""
-        self.flush_quietly()
-        with _REGISTRY_LOCK:
-            _BUFFERS.discard(self)
+if not TYPE_CHECKING:
 
-
-def _forget_dropped(table: sa.Table, connection: sa.Connection, **kw: Any) -> None:
-    """The key table was dropped (tests tear down): its buffered usage has nowhere to go."""
-    engine = connection.engine
-    for buffer in list(_BUFFERS):
-        if buffer.key_table is not table or not isinstance(buffer._engine, sa.Engine):
-            continue
-        if buffer._engine is engine or buffer._engine.url == engine.url:
-            buffer.snapshot()
-
-
-def flush_all() -> int:
-    """Flush every buffer of this process (at exit; also handy in tests and scripts)."""
-    with _REGISTRY_LOCK:
-        buffers = list(_BUFFERS)
-    return sum(buffer.flush_quietly() for buffer in buffers)
-
-
-class _Flusher(threading.Thread):
-    """One daemon thread per process that flushes every buffer when it is due."""
-
-    def __init__(self) -> None:
-        super().__init__(name="flask-apikeys-usage-flusher", daemon=True)
-        self.wake = threading.Event()
-        self.stopping = False
-
-    def run(self) -> None:
-        while not self.stopping:
-            with _REGISTRY_LOCK:
-                buffers = list(_BUFFERS)
-            intervals = [b.interval for b in buffers if b.interval > 0]
-            self.wake.wait(min(intervals, default=1.0) / 4 if intervals else 1.0)
-            self.wake.clear()
-            now = time.monotonic()
-            for buffer in buffers:
-                if buffer._due(now):
-                    buffer._next_flush = now + buffer.interval
-                    buffer.flush_quietly()
-
-
-def _ensure_flusher() -> None:
-    global _FLUSHER
-    if _FLUSHER is not None and _FLUSHER.is_alive():
-        return
-    with _REGISTRY_LOCK:
-        if _FLUSHER is None or not _FLUSHER.is_alive():
-            _FLUSHER = _Flusher()
-            _FLUSHER.start()
-
-
-def _after_fork_in_child() -> None:
-    """A forked child starts with empty buffers and no flusher: the parent owns its counts."""
-    global _FLUSHER, _REGISTRY_LOCK
-    _FLUSHER = None
-    _REGISTRY_LOCK = threading.Lock()
-    _DIRTY.clear()
-    for buffer in list(_BUFFERS):
-        buffer._lock = threading.Lock()
-        buffer._flush_lock = threading.Lock()
-        buffer._reset()
-
-
-def _stop_flusher() -> None:
-    if _FLUSHER is not None:
-        _FLUSHER.stopping = True
-        _FLUSHER.wake.set()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-atexit.register(flush_all)
-atexit.register(_stop_flusher)
+    def __getattr__(name: str) -> Any:
+        # The flusher thread lives in flushing.py now; usage._FLUSHER still reads it.
+        if name == "_FLUSHER":
+            return flushing._FLUSHER
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,19 +21,25 @@ from . import keyformat
 from .lookup import KeyLookup
 from .models import APIKeyMixin, KeyStatus
 from .permissions import Permissions
+from .quotas import Quota
+from .resources import Selection, Statement, restrict_select, selection_allows
 
 __all__ = ["AuthenticationFailed", "KeyVerification", "VerifiedKey"]
 
 
 class AuthenticationFailed(Exception):
     """A presented key was refused. ``code`` is the error code of the contract; ``key``
-    is the refused key when it was found (revoked, expired, inactive owner)."""
+    is the refused key when it was found (revoked, expired, inactive owner); ``reason``
+    says more when the code does not (``"idle"``: expired by its organization's idle expiry)."""
 
-    def __init__(self, code: str, message: str, key: APIKeyMixin | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, key: APIKeyMixin | None = None, *, reason: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.key = key
+        self.reason = reason
 
 
 class VerifiedKey:
@@ -102,6 +108,27 @@ class VerifiedKey:
     def ip_allowlist(self) -> list[str] | None:
         return self._key.ip_allowlist
 
+    @property
+    def quota(self) -> Quota | None:
+        """The key's quota, with the counter it counts on (``None``: no quota)."""
+        return Quota.of(self._key)
+
+    @property
+    def resources(self) -> Selection | None:
+        """The resources the key is limited to, by kind (``None``: not limited). A copy:
+        the key itself may serve later requests."""
+        selection = self._key.resources
+        return None if selection is None else {kind: list(ids) for kind, ids in selection.items()}
+
+    def allows(self, kind: str, resource_id: Any) -> bool:
+        """Whether the key may use resource *resource_id* of *kind* (ids compare as text)."""
+        return selection_allows(self._key.resources, kind, resource_id)
+
+    def restrict(self, statement: Statement, kind: str, column: Any) -> Statement:
+        """*statement* with ``WHERE column IN (...)`` when the key is limited to chosen
+        resources of *kind*; unchanged otherwise."""
+        return restrict_select(statement, self._key.resources, kind, column)
+
     def has_scopes(self, *scopes: str) -> bool:
         return set(scopes) <= self.scopes
 
@@ -150,6 +177,7 @@ class KeyVerification(Permissions):
             raise self._refused("revoked_api_key", "The API key has been revoked.", key)
         if status == KeyStatus.EXPIRED:
             raise self._refused("expired_api_key", "The API key has expired.", key)
+        self.check_policy(key)
         owner = key.owner
         if not self.is_active(owner):
             raise self._refused(
@@ -164,6 +192,10 @@ class KeyVerification(Permissions):
             owner = key.owner
             scopes = self.effective_scopes(key, owner)
         return VerifiedKey(key, owner, scopes, self.session)
+
+    def check_policy(self, key: APIKeyMixin) -> None:
+        """Raise :class:`AuthenticationFailed` if *key*'s organization policy refuses it
+        (see :mod:`~flask_apikeys.policies`); here, nothing does."""
 
     def _refused(self, code: str, message: str, key: APIKeyMixin) -> AuthenticationFailed:
         # Listeners and the audit trail get the key as an object of the session.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
 from collections.abc import Iterator
@@ -13,10 +14,13 @@ from aiosmtpd.controller import Controller
 
 
 class _Inbox:
-    def __init__(self) -> None:
+    def __init__(self, delay: float) -> None:
         self.messages: list[Message] = []
+        self.delay = delay
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.messages.append(email.message_from_bytes(envelope.content))
         return "250 Message accepted for delivery"
 
@@ -29,9 +33,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[str, list[Message]]]:
-    """Yield ``("127.0.0.1:<port>", messages)``: give the first to ``MAIL_SERVER``."""
-    inbox = _Inbox()
+def smtp_server(delay: float = 0.0) -> Iterator[tuple[str, list[Message]]]:
+    """Yield ``("127.0.0.1:<port>", messages)``: give the first to ``MAIL_SERVER``.
+    *delay* (seconds) slows the taking of each message, so that senders overlap."""
+    inbox = _Inbox(delay)
     controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
     controller.start()
     try:

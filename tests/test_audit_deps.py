@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.backend_independent  # no database
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "audit-deps"
 
 

@@ -10,7 +10,11 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 from flask_apikeys.config import DEFAULTS
+
+pytestmark = pytest.mark.backend_independent  # reads the docs and the code only
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 ROW = re.compile(r"^\|\s*`(APIKEYS_\w+)`\s*\|(.*)\|\s*$")

@@ -21,6 +21,8 @@ from flask_apikeys.keyformat import (
     parse_key,
 )
 
+pytestmark = pytest.mark.backend_independent  # pure functions, no database
+
 prefixes = st.from_regex(r"[a-z][a-z0-9]{0,15}", fullmatch=True)
 
 

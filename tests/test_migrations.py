@@ -21,7 +21,14 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
 
-APIKEYS_TABLES = {"api_keys", "api_key_events", "api_key_usage_days"}
+APIKEYS_TABLES = {
+    "api_keys",
+    "api_key_events",
+    "api_key_usage_days",
+    "api_key_policies",
+    "api_key_quota_counters",
+    "api_key_requests",
+}
 EXAMPLE_TABLES = {"organizations", "users", "memberships", "clients", "invoices"}
 MIGRATIONS = Path(__file__).resolve().parent.parent / "example_app" / "migrations"
 
@@ -187,7 +194,7 @@ def test_seed_upgrades_a_fresh_database_and_can_run_again(example: Flask) -> Non
         assert "Seeded Acme" in result.output
     assert "alembic_version" in tables()
     assert drift() == []
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 3
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 5
 
 
 def test_seed_refuses_a_database_made_before_the_example_had_migrations(
@@ -200,3 +207,55 @@ def test_seed_refuses_a_database_made_before_the_example_had_migrations(
     assert result.exit_code == 1
     assert "made before the example had migrations" in result.output
     assert "alembic_version" not in tables()
+
+
+def test_upgrading_from_0_1_gives_old_events_their_organization(example: Flask) -> None:
+    """The second revision's data step: events written under 0.1 (no organization_id)
+    get their key's organization, so an admin's audit trail shows them."""
+    from example_app import db
+
+    flask_migrate.upgrade(revision="6ad881f886b8")
+    now = "2026-01-02 03:04:05"
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO organizations (id, name) VALUES (7, 'Acme'), (8, 'Other')")
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (id, email, name, password_hash, active, session_token) "
+                "VALUES (1, 'a@x.test', 'A', 'x', true, 't')"
+            )
+        )
+        for key_id, org in ((1, 7), (2, 8), (3, None)):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO api_keys (id, name, display_prefix, key_hash, scopes, "
+                    "full_access, created_at, usage_count, owner_id, organization_id) "
+                    "VALUES (:id, 'k', :prefix, :hash, '[]', false, :now, 0, 1, :org)"
+                ),
+                {
+                    "id": key_id,
+                    "prefix": f"fsk_{key_id}",
+                    "hash": str(key_id),
+                    "now": now,
+                    "org": org,
+                },
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO api_key_events (event, at, key_id) VALUES ('created', :now, :id)"
+                ),
+                {"now": now, "id": key_id},
+            )
+
+    flask_migrate.upgrade()
+
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT key_id, organization_id FROM api_key_events ORDER BY key_id")
+        ).all()
+        assert [tuple(row) for row in rows] == [(1, 7), (2, 8), (3, None)]
+        assert conn.execute(sa.text("SELECT plan FROM organizations WHERE id = 7")).scalar() == (
+            "business"
+        )
+    assert drift() == []

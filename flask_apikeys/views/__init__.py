@@ -18,10 +18,14 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from .audit import audit, audit_csv
 from .common import _private_headers, _security_headers, _session_only, _template_helpers
 from .detail import detail, ip_allowlist, rate_limit, rename, revoke, rotate
 from .keys import index, new
 from .organization import offboard, organization
+from .policy import policy
+from .quota import quota, quota_helpers
+from .resources import resource_helpers, resources
 
 __all__ = ["blueprint", "create_blueprint"]
 
@@ -51,7 +55,14 @@ def create_blueprint(name: str = "apikeys") -> Blueprint:
     bp.add_url_rule("/<int:key_id>/revoke", "revoke", revoke, methods=["GET", "POST"])
     bp.add_url_rule("/<int:key_id>/ip-allowlist", "ip_allowlist", ip_allowlist, methods=["POST"])
     bp.add_url_rule("/<int:key_id>/rate-limit", "rate_limit", rate_limit, methods=["POST"])
+    bp.add_url_rule("/<int:key_id>/quota", "quota", quota, methods=["POST"])
+    bp.context_processor(quota_helpers)
+    bp.add_url_rule("/<int:key_id>/resources", "resources", resources, methods=["POST"])
+    bp.context_processor(resource_helpers)
     bp.add_url_rule("/organization", "organization", organization)
+    bp.add_url_rule("/organization/<org_id>/policy", "policy", policy, methods=["GET", "POST"])
+    bp.add_url_rule("/organization/audit", "audit", audit)
+    bp.add_url_rule("/organization/audit.csv", "audit_csv", audit_csv)
     bp.add_url_rule(
         "/organization/<org_id>/users/<user_id>/revoke-all",
         "offboard",

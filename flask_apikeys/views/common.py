@@ -27,7 +27,15 @@ if TYPE_CHECKING:
 
 
 STATUS_FILTERS = ("", KeyStatus.ACTIVE, KeyStatus.EXPIRED, KeyStatus.REVOKED)
-SORTS = {"created": "Newest", "usage": "Most used", "last_used": "Recently used"}
+#: The organization page's sorts, each in its natural direction (see
+#: :data:`~flask_apikeys.listing.SORT_DIRECTIONS`) first, then reversed.
+SORTS = {
+    "created": {"desc": "Newest", "asc": "Oldest"},
+    "name": {"asc": "Name, A to Z", "desc": "Name, Z to A"},
+    "last_used": {"desc": "Recently used", "asc": "Least recently used"},
+    "expires": {"asc": "Expiring soonest", "desc": "Expiring last"},
+    "usage": {"desc": "Most used", "asc": "Least used"},
+}
 
 
 def _service() -> KeyService:
@@ -113,7 +121,7 @@ class Status:
 def _status(key: Any) -> Status:
     """How a key's status is shown: the model decides, the page words it."""
     if key.in_grace_period:
-        return Status("rotating", "Rotating", f"Works until {_when(key.revoked_at)}")
+        return Status("rotating", "Rotating", f"Works until {_when_time(key.revoked_at)} UTC")
     code = key.status
     if code == KeyStatus.REVOKED:
         return Status(code, "Revoked", f"Revoked {_when(key.revoked_at)}")
@@ -122,16 +130,95 @@ def _status(key: Any) -> Status:
     return Status(code, "Active", "")
 
 
-def _when(moment: dt.datetime | None) -> str:
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """Stored times are UTC; a naive one (some drivers) is read as UTC too."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def _when(moment: dt.date | None) -> str:
+    """A day, short: ``3 Dec 2026``."""
     if moment is None:
         return "—"
-    return f"{moment:%b} {moment.day}, {moment:%Y}"
+    if isinstance(moment, dt.datetime):
+        moment = _utc(moment)
+    return f"{moment.day} {moment:%b %Y}"
 
 
-def _when_exact(moment: dt.datetime | None) -> str:
+def _when_long(moment: dt.date | None) -> str:
+    """A day in a sentence: ``3 December 2026``."""
+    if moment is None:
+        return "—"
+    if isinstance(moment, dt.datetime):
+        moment = _utc(moment)
+    return f"{moment.day} {moment:%B %Y}"
+
+
+def _when_time(moment: dt.datetime | None) -> str:
+    """A day and a time, readable: ``3 Dec 2026, 14:05`` (UTC)."""
+    if moment is None:
+        return "—"
+    moment = _utc(moment)
+    return f"{moment.day} {moment:%b %Y, %H:%M}"
+
+
+def _when_exact(moment: dt.date | None) -> str:
+    """To the second, for a tooltip: ``2026-12-03 14:05:09 UTC``."""
     if moment is None:
         return ""
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+    if not isinstance(moment, dt.datetime):
+        return moment.isoformat()
+    return f"{_utc(moment):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _iso(moment: dt.date | None) -> str:
+    """The machine-readable value of a ``<time datetime>``."""
+    if moment is None:
+        return ""
+    if not isinstance(moment, dt.datetime):
+        return moment.isoformat()
+    return _utc(moment).isoformat(timespec="seconds")
+
+
+def _as_time(value: Any) -> dt.datetime | None:
+    """*value* if it is an ISO 8601 date and time (as audit details store them), parsed."""
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or len(value) < 16 or value[10:11] != "T":
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _every(seconds: float) -> str:
+    """The end of "every …" or "once per …": ``10 seconds``, ``minute``, ``5 minutes``."""
+    for unit, size in (("hour", 3600.0), ("minute", 60.0), ("second", 1.0)):
+        if unit == "second" or (seconds >= size and seconds % size == 0):
+            amount = seconds / size
+            return unit if amount == 1 else f"{amount:g} {unit}s"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _usage_note() -> str | None:
+    """How fresh calls and last-used times are: each process buffers them in memory and
+    writes them every ``APIKEYS_USAGE_FLUSH_INTERVAL`` seconds. ``None`` when usage is
+    not tracked."""
+    usage = cast("APIKeys", current_app.extensions["apikeys"]).usage_buffer()
+    if usage is None:
+        return None
+    interval = float(usage.interval or 0)
+    if interval > 0:
+        note = f"Calls and last use are saved every {_every(interval)}"
+    else:
+        note = "Calls and last use are saved in batches"
+    note += ", so the newest calls can take that long to show."
+    resolution = usage.last_used_resolution.total_seconds()
+    if resolution >= 1:
+        note += f" Last use is updated at most once per {_every(resolution)}."
+    return note
 
 
 def _ago(moment: dt.datetime | None) -> str:
@@ -164,6 +251,11 @@ def _template_helpers() -> dict[str, Any]:
         "apikeys_status": _status,
         "apikeys_when": _when,
         "apikeys_when_exact": _when_exact,
+        "apikeys_when_long": _when_long,
+        "apikeys_when_time": _when_time,
+        "apikeys_iso": _iso,
+        "apikeys_as_time": _as_time,
+        "apikeys_usage_note": _usage_note,
         "apikeys_ago": _ago,
         "apikeys_user_label": _user_label,
         "apikeys_scope_labels": _scope_labels,

@@ -11,6 +11,7 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -78,6 +79,8 @@ def _render_detail(access: KeyAccess, status: int = 200, **forms: Any) -> Respon
             owner_label=_user_label(key.owner),
             org_name=org_name,
             events=service.events(key),
+            links=service.rotation_links([key]),
+            recent_requests=service.recent_requests(key),
             usage=usage,
             usage_total=sum(count for _, count in usage),
             chart=_chart(usage),
@@ -150,11 +153,26 @@ def rotate(key_id: int) -> ResponseReturnValue:
     return _render_detail(access, 400, rotate_form=form)
 
 
+def _revoke_return(access: KeyAccess) -> tuple[str, str, str | None]:
+    """Where the revoke page goes back to, what it calls that place, and the ``back``
+    argument that says so: the list it was opened from (``?back=list`` or
+    ``?back=org``), else the key itself (its owner) or the organization (an admin)."""
+    key, where = access.key, request.args.get("back")
+    if where == "list" and access.is_owner:
+        return url_for(".index"), "your keys", where
+    if where == "org" and access.is_admin:
+        return url_for(".organization", org=key.organization_id), "organization keys", where
+    if access.is_owner:
+        return url_for(".detail", key_id=key.id), f"“{key.name}”", None
+    return url_for(".organization", org=key.organization_id), "organization keys", None
+
+
 def revoke(key_id: int) -> ResponseReturnValue:
     access = _key_or_404(key_id)
     key = access.key
     form = RevokeForm()
     status = 200
+    back, back_label, back_arg = _revoke_return(access)
     if form.validate_on_submit():
         try:
             done = _service().revoke(key, actor=_user(), reason=form.reason.data, ip=_ip())
@@ -164,23 +182,18 @@ def revoke(key_id: int) -> ResponseReturnValue:
         else:
             if done:
                 flash(f"“{key.name}” ({key.display_prefix}) was revoked.", "success")
-            if access.is_owner:
-                return redirect(url_for(".detail", key_id=key_id))
-            return redirect(url_for(".organization", org=key.organization_id))
+            return redirect(back)
     elif form.is_submitted():
         _csrf_or_400(form)
         status = 400
-    back = (
-        url_for(".detail", key_id=key_id)
-        if access.is_owner
-        else url_for(".organization", org=key.organization_id)
-    )
     return (
         render_template(
             "apikeys/revoke.html",
             key=key,
             form=form,
             back=back,
+            back_label=back_label,
+            back_arg=back_arg,
             status=_status(key),
             owner_label=_user_label(key.owner),
             access=access,

@@ -19,13 +19,14 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
+from ..expiry_schedule import expiring_soon
 from ..forms import (
     EXPIRY_CHOICES,
     CreateKeyForm,
     choices,
 )
 from ..lifecycle import IssuedKey
-from ..models import utcnow
+from ..models import KeyStatus, utcnow
 from ..permissions import Organization
 from ..service import KeyService
 from ..snippets import build_snippets, env_var_name
@@ -37,7 +38,9 @@ from .common import (
     _ip,
     _service,
     _user,
+    _when_long,
 )
+from .resources import submitted_resources
 
 if TYPE_CHECKING:
     from ..extension import APIKeys
@@ -47,7 +50,11 @@ if TYPE_CHECKING:
 
 def index() -> ResponseReturnValue:
     service, user = _service(), _user()
-    keys = service.list_keys(owner=user)
+    every_key = service.list_keys(owner=user)
+    # Revoked keys stay listable but are hidden unless asked for ("Show revoked (3)").
+    revoked = {k.id for k in every_key if k.status == KeyStatus.REVOKED}
+    show_revoked = request.args.get("revoked") == "1"
+    keys = every_key if show_revoked else [k for k in every_key if k.id not in revoked]
     orgs = service.organizations_of(user)
     refusals = [service.creation_refusal(user, o.id) for o in orgs] or [
         service.creation_refusal(user, None)
@@ -56,6 +63,10 @@ def index() -> ResponseReturnValue:
     return render_template(
         "apikeys/index.html",
         keys=keys,
+        revoked_count=len(revoked),
+        show_revoked=show_revoked,
+        links=service.rotation_links(keys),
+        expiring=expiring_soon(keys),  # {key id: days left}, for the "Expires soon" badge
         org_names={o.id: o.name for o in orgs},
         show_org=len(orgs) > 1,
         can_create=can_create,
@@ -66,8 +77,8 @@ def index() -> ResponseReturnValue:
 # -- create -----------------------------------------------------------------------------
 
 
-def _expiry_choices(service: KeyService) -> list[Any]:
-    limit = service.max_lifetime
+def _expiry_choices(service: KeyService, org_id: Any = None) -> list[Any]:
+    limit = service.lifetime_limit(org_id)  # the site's and the organization's maximum
     allowed: list[tuple[str, str]] = []
     for value, label, days in EXPIRY_CHOICES:
         if limit is not None and (value == "never" or (days is not None and days > limit.days)):
@@ -122,12 +133,6 @@ def new() -> ResponseReturnValue:
         # The browser sent the same form again (e.g. a refresh of the show-once page).
         flash("That key was already created; its secret is shown only once.", "info")
         return redirect(url_for(".index"))
-    form.expires.choices = _expiry_choices(service)
-    values = [choice.value for choice in form.expires.choices]
-    if form.expires.default not in values:
-        form.expires.default = values[0]
-        if not form.is_submitted():
-            form.expires.data = form.expires.default
     form.organization.choices = choices([(str(o.id), o.name) for o in orgs])
     creatable = [o for o in orgs if service.creation_refusal(user, o.id) is None]
     if not form.is_submitted() and creatable:
@@ -137,6 +142,13 @@ def new() -> ResponseReturnValue:
         org_id = service.models.coerce_organization_id_or_none(form.organization.data)
     elif orgs:
         org_id = orgs[0].id
+    form.expires.choices = _expiry_choices(service, org_id)
+    form.expires.validate_choice = False  # a forged choice: the service says what is allowed
+    values = [choice.value for choice in form.expires.choices]
+    if form.expires.default not in values:
+        form.expires.default = values[0]
+        if not form.is_submitted():
+            form.expires.data = form.expires.default
     status = 200
     if form.validate_on_submit():
         try:
@@ -150,9 +162,9 @@ def new() -> ResponseReturnValue:
     elif form.is_submitted():
         _csrf_or_400(form)
         status = 400
-    max_date = None
-    if service.max_lifetime is not None:
-        max_date = (utcnow() + service.max_lifetime).date().isoformat()
+    max_date, limit = None, service.lifetime_limit(org_id)
+    if limit is not None:
+        max_date = (utcnow() + limit).date().isoformat()
     return (
         render_template(
             "apikeys/new.html",
@@ -162,11 +174,31 @@ def new() -> ResponseReturnValue:
             refusal=service.creation_refusal(user, org_id),
             min_date=(utcnow().date() + dt.timedelta(days=1)).isoformat(),
             max_date=max_date,
-            max_days=service.max_lifetime.days if service.max_lifetime else None,
+            max_days=limit.days if limit else None,
             selected_scopes=set(form.scopes.data or []),
+            expiry_dates=_expiry_dates(),
+            expiry_text=lambda value: _expiry_text(value, form.expires_on.data),
         ),
         status,
     )
+
+
+def _expiry_dates(now: dt.datetime | None = None) -> dict[str, dt.datetime]:
+    """When a key created now would expire, for each fixed choice (30 days, ...)."""
+    now = now or utcnow()
+    return {value: now + dt.timedelta(days=days) for value, _, days in EXPIRY_CHOICES if days}
+
+
+def _expiry_text(value: str | None, custom_day: dt.date | None) -> str:
+    """The sentence under the expiry choices (apikeys.js keeps it up to date)."""
+    if value == "never":
+        return "Never expires."
+    if value == "custom":
+        if custom_day is None:
+            return "Pick the last day the key works."
+        return f"Expires at the end of {_when_long(custom_day)} (UTC)."
+    until = _expiry_dates().get(value or "")
+    return f"Expires on {_when_long(until)}." if until else ""
 
 
 def _issue(service: KeyService, user: Any, form: CreateKeyForm, org_id: Any) -> IssuedKey:
@@ -193,6 +225,7 @@ def _issue(service: KeyService, user: Any, form: CreateKeyForm, org_id: Any) -> 
         expires_at=expires_at,
         actor=user,
         ip=_ip(),
+        resources=submitted_resources(service, org_id),  # _resources_field.html
     )
 
 

@@ -18,6 +18,7 @@ from flask.typing import ResponseReturnValue
 from ..forms import (
     ConfirmForm,
 )
+from ..listing import SORT_DIRECTIONS
 from ..permissions import Organization
 from ..validation import RequestRefused
 from .common import (
@@ -52,16 +53,20 @@ def organization() -> ResponseReturnValue:
     if status not in STATUS_FILTERS:
         status = ""
     search = request.args.get("q", "").strip()[:100]
-    sort = request.args.get("sort", "created")
+    # ?sort=usage sorts in the sort's natural direction, ?sort=usage:asc the other way.
+    sort, _, direction = request.args.get("sort", "created").partition(":")
     if sort not in SORTS:
         sort = "created"
+    if direction not in ("asc", "desc"):
+        direction = SORT_DIRECTIONS[sort]
     try:
         page = max(1, min(int(request.args.get("page", "1")), 10_000))
     except ValueError:
         page = 1
     per_page = max(1, int(current_app.config.get("APIKEYS_PAGE_SIZE") or 25))
-    stmt = service.keys_query(
-        sort=sort,
+    stmt = service.ordered_keys_query(
+        sort,
+        direction,
         organization_id=org.id,
         owner=owner,
         status=status or None,
@@ -69,6 +74,9 @@ def organization() -> ResponseReturnValue:
     )
     keys, total = service.page_of(stmt, page, per_page)
     pages = max(1, -(-total // per_page))
+    if page > pages:  # past the end (a bookmark, or keys revoked since): the last page
+        page = pages
+        keys, total = service.page_of(stmt, page, per_page)
     usable = service.usable_key_counts(org.id)
     members = [
         {"user": u, "id": service.user_id(u), "usable": usable.get(service.user_id(u), 0)}
@@ -79,7 +87,7 @@ def organization() -> ResponseReturnValue:
         "owner": owner_id if owner is not None else None,
         "status": status or None,
         "q": search or None,
-        "sort": sort if sort != "created" else None,
+        "sort": _sort_arg(sort, direction) if (sort, direction) != ("created", "desc") else None,
     }
     return render_template(
         "apikeys/organization.html",
@@ -90,15 +98,29 @@ def organization() -> ResponseReturnValue:
         status=status,
         search=search,
         sort=sort,
-        sorts=SORTS,
+        sorts=[
+            (_sort_arg(name, way), label) for name in SORTS for way, label in SORTS[name].items()
+        ],
+        sort_arg=_sort_arg,
+        sort_value=_sort_arg(sort, direction),
+        direction=direction,
+        sort_defaults=SORT_DIRECTIONS,
         keys=keys,
+        links=service.rotation_links(keys),
         total=total,
-        page=min(page, pages),
+        filtered=bool(owner is not None or status or search),
+        has_keys=bool(owners),
+        page=page,
         pages=pages,
         members=members,
         filters={k: v for k, v in filters.items() if v is not None},
         user_id_of=service.user_id,
     )
+
+
+def _sort_arg(sort: str, direction: str) -> str:
+    """The ``sort`` argument of the page's URLs: ``usage``, or ``usage:asc`` when reversed."""
+    return sort if direction == SORT_DIRECTIONS[sort] else f"{sort}:{direction}"
 
 
 def offboard(org_id: str, user_id: str) -> ResponseReturnValue:

@@ -70,29 +70,44 @@ def test_the_docs_screenshots_are_taken_from_the_pages(app, new_page, make_key):
     ci = make_key("alice@acme.test", ["invoice.read", "invoice.write"], name="CI deploy")
     add_usage(app, ci)
     make_key("alice@acme.test", ["client.read"], name="Old laptop script", expires_at=None)
+    bot = make_key("alice@acme.test", ["invoice.read"], name="Deploy bot")
+    lost = make_key("alice@acme.test", ["client.read"], name="Lost phone")
+    from example_app import apikeys
+
+    with app.app_context():  # a rotation in its grace period, and a revoked key
+        service = apikeys.service
+        service.rotate(service.find_by_secret(bot), grace=dt.timedelta(hours=24))
+        key = service.find_by_secret(lost)
+        service.revoke(key, actor=key.owner, reason="phone lost")
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     taken: list[str] = []
 
-    def shoot(page, name: str) -> None:
+    def shoot(page, name: str, width: int = 1100, height: int = 760, full: bool = True) -> None:
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(SHOTS / name), full_page=full)
         page.set_viewport_size({"width": 1100, "height": 760})
-        page.screenshot(path=str(SHOTS / name), full_page=True)
         taken.append(name)
 
     page = new_page()
     login(page, "alice@acme.test")
     expect(page.get_by_role("heading", name="API keys", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="Show revoked (1)")).to_be_visible()
+    expect(page.locator(".ak-tag-new")).to_have_count(1)
     shoot(page, "keys.png")
 
     page.get_by_role("link", name="Create API key").first.click()
     expect(page.get_by_role("heading", name="Create an API key")).to_be_visible()
     page.get_by_label("Name").fill("Nightly invoice export")
     page.get_by_label(re.compile("See invoices")).check()
+    page.get_by_role("radio", name="30 days").check()
+    expect(page.locator("[data-ak-expiry-summary]")).to_contain_text("Expires on")
     shoot(page, "create.png")
 
     page.get_by_role("button", name="Create key").click()
     expect(page.get_by_text("You will not see it again.")).to_be_visible()
     shoot(page, "show-once.png")
+    shoot(page, "show-once-mobile.png", 390, 844, full=False)  # the first screen of a phone
 
     page.goto("/settings/api-keys/")
     page.get_by_role("link", name="CI deploy").click()
@@ -102,6 +117,8 @@ def test_the_docs_screenshots_are_taken_from_the_pages(app, new_page, make_key):
     page.get_by_role("link", name="Organization keys").click()
     expect(page.get_by_role("heading", name="Organization API keys")).to_be_visible()
     expect(page.get_by_role("link", name="CRM sync", exact=True)).to_be_visible()
+    page.get_by_role("row").filter(has_text="CRM sync").locator("summary").click()
+    expect(page.get_by_role("link", name="Revoke…")).to_be_visible()
     shoot(page, "organization.png")
 
     assert referenced_by_docs() == set(taken)

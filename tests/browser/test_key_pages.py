@@ -82,7 +82,9 @@ def test_bob_creates_uses_renames_rotates_and_revokes_a_key(new_page, server, ch
     expect(page.get_by_text("was revoked.")).to_be_visible()
     assert call(server, rotated) == 401
 
-    page.get_by_role("link", name="← API keys").click()
+    page.get_by_role("link", name="← Back to your keys").click()
+    expect(page.get_by_role("cell", name="Revoked")).to_have_count(0)  # hidden until asked
+    page.get_by_role("link", name="Show revoked (1)").click()
     expect(page.get_by_role("cell", name="Revoked")).to_have_count(1)
     expect(page.get_by_role("cell", name=re.compile("^Rotating"))).to_have_count(1)
     check_page(page, "keys-list")
@@ -99,7 +101,8 @@ def test_alice_revokes_a_key_of_bob_then_offboards_him(new_page, server, make_ke
     check_page(page, "organization")
 
     row = page.get_by_role("row").filter(has_text="Bob's laptop script")
-    row.get_by_role("link", name=re.compile("^Revoke")).click()
+    row.locator("summary").click()  # the row's "Actions" menu
+    row.get_by_role("link", name="Revoke…").click()
     expect(page.get_by_text("owned by Bob Keller")).to_be_visible()
     page.get_by_role("button", name="Revoke key").click()
     expect(page.get_by_text("was revoked.")).to_be_visible()

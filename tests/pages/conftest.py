@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 PREFIX = "/settings/api-keys"
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-_SECRET = re.compile(r'id="ak-new-key"[^>]*value="([^"]+)"')
+_SECRET = re.compile(r'id="ak-new-key"[^>]*>([^<]+)</textarea>')
 
 
 def csrf_token(html: str) -> str:

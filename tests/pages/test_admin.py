@@ -14,7 +14,9 @@ def test_admin_sees_every_key_of_the_organization_with_owner(alice, make_key):
     page = alice.get("/organization")
     assert page.status_code == 200
     assert "bob&#39;s script" in page.text and "alice&#39;s export" in page.text
-    assert "Bob Keller (bob@acme.test)" in page.text
+    assert (
+        '<span class="ak-owner">Bob Keller<span class="ak-note">bob@acme.test</span>' in page.text
+    )
     assert "globex secret thing" not in page.text
 
 

@@ -85,7 +85,19 @@ def test_audit_events_show_event_actor_time_and_address(bob, db_key):
     assert "Created" in page
     assert "Bob Keller (bob@acme.test)" in page
     assert "127.0.0.1" in page
-    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", page)
+    # A readable time, the exact one on hover, the machine one in datetime=.
+    events = page[page.index('id="ak-events-title"') :]
+    stamp = re.search(
+        r'<time datetime="(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00)" '
+        r'title="(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC)">'
+        r"(\d{1,2} \w{3} \d{4}, \d{2}:\d{2})</time>",
+        events,
+    )
+    assert stamp, events[:2000]
+    iso, exact, shown = stamp.groups()
+    moment = dt.datetime.fromisoformat(iso)
+    assert exact == f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+    assert shown == f"{moment.day} {moment:%b %Y, %H:%M}"
 
 
 def test_usage_section_shows_calls_this_period_and_a_bar_per_active_day(app, bob, db_key):
