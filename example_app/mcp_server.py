@@ -50,27 +50,26 @@ def create_mcp() -> MCPKeys:
 
     @keys.tool(scope="invoice.read", description="List the organization's invoices.")
     def list_invoices() -> list[dict[str, Any]]:
-        invoices = db.session.scalars(
-            sa.select(Invoice)
-            .where(Invoice.organization_id == organization_id())
-            .order_by(Invoice.id)
-        )
+        query = sa.select(Invoice).where(Invoice.organization_id == organization_id())
+        query = current_mcp_key.restrict(query, "client", Invoice.client_id)  # chosen clients
+        invoices = db.session.scalars(query.order_by(Invoice.id))
         return [invoice.to_dict() for invoice in invoices]
 
     @keys.tool(scope="invoice.write", description="Create an invoice for one of the clients.")
     def create_invoice(client_id: int, amount_cents: int, currency: str = "EUR") -> dict[str, Any]:
         try:
-            invoice = invoicing.create_invoice(organization_id(), client_id, amount_cents, currency)
+            invoice = invoicing.create_invoice(
+                organization_id(), client_id, amount_cents, currency, key=current_mcp_key
+            )
         except invoicing.InvoiceRefused as refused:
             raise ToolError(refused.message) from None
         return invoice.to_dict()
 
     @keys.tool(scope="client.read", description="List the organization's clients.")
     def list_clients() -> list[dict[str, Any]]:
-        clients = db.session.scalars(
-            sa.select(Client).where(Client.organization_id == organization_id()).order_by(Client.id)
-        )
-        return [client.to_dict() for client in clients]
+        query = sa.select(Client).where(Client.organization_id == organization_id())
+        query = current_mcp_key.restrict(query, "client", Client.id)  # a key's chosen clients
+        return [client.to_dict() for client in db.session.scalars(query.order_by(Client.id))]
 
     return keys
 
