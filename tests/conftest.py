@@ -9,16 +9,20 @@ run instead of skipping.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import settings
+from jinja2.bccache import Bucket, BytecodeCache
 
 import tests.statements  # noqa: F401  (counts statements at the driver, from the first connection)
 
@@ -65,6 +69,8 @@ def _normalise(url: str) -> str:
 _XDIST_GROUPS = {
     "tests/servers/test_scale_out.py": "redis",
     "tests/test_ratelimit.py": "redis",
+    "tests/test_quotas.py": "redis",
+    "tests/servers/test_quota_servers.py": "redis",
     "tests/servers/": "servers",
     "tests/browser/": "browser",
     "tests/mcp/": "",  # "" = the module
@@ -81,6 +87,53 @@ def xdist_group(nodeid: str) -> str | None:
     return None
 
 
+# Roughly how long a test takes (seconds, on a busy 2-core machine), by node id prefix;
+# the first match wins, anything else counts _QUICK. Only the order of the work depends
+# on these: each worker collects the tests longest scope first (a group's tests add up;
+# any other test is a scope of its own), and the scheduler hands the scopes out in that
+# order. The long groups and tests start first, and the short ones fill in at the end,
+# instead of one worker waiting while the other runs a long test it got last.
+_SECONDS = {
+    "tests/test_fuzz.py::test_a_few_thousand": 30.0,
+    "tests/test_openapi_schemathesis.py": 25.0,
+    "tests/servers/test_server_models.py": 12.0,
+    "tests/servers/": 10.0,
+    "tests/test_docs_migrations.py": 8.0,
+    "tests/test_cli.py::test_the_real_flask_command": 8.0,
+    "tests/browser/": 5.0,
+    "tests/mcp/": 1.0,
+}
+_QUICK = 0.3
+
+
+def _scope(nodeid: str) -> str:
+    return xdist_group(nodeid) or nodeid
+
+
+def _seconds(nodeid: str) -> float:
+    for prefix, seconds in _SECONDS.items():
+        if nodeid.startswith(prefix):
+            return seconds
+    return _QUICK
+
+
+def _longest_first(items: list[pytest.Item]) -> None:
+    totals: dict[str, float] = {}
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        scope = _scope(item.nodeid)
+        totals[scope] = totals.get(scope, 0.0) + _seconds(item.nodeid)
+        first.setdefault(scope, index)
+    order = {id(item): index for index, item in enumerate(items)}
+    items.sort(
+        key=lambda item: (
+            -totals[_scope(item.nodeid)],
+            first[_scope(item.nodeid)],
+            order[id(item)],
+        )
+    )
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if config.getvalue("dist") != "loadgroup":
@@ -89,13 +142,55 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            return xdist_group(nodeid) or nodeid
+            return _scope(nodeid)
 
+    # The scopes in the order the workers collected them (longest first), rather than
+    # by their number of tests.
+    config.option.loadscopereorder = False
     return GroupScheduling(config, log)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that talks to Redis must be in the "redis" group (see above)."""
+# One Redis server serves every test run on the machine (each with a database number of
+# its own), and a test of the "redis" group counts every command the server processes.
+# A run's "redis" group holds an exclusive lock (flock on a file named after the server)
+# from its first test to its last, so that runs side by side (scripts/test runs the
+# lowest-versions pass beside the PostgreSQL pass) take turns with Redis.
+_redis_lock: IO[str] | None = None
+
+
+def _redis_lock_path() -> Path:
+    url = urlsplit(REDIS_URL or "redis://127.0.0.1:6379/15")
+    name = f"flask-apikeys-tests-redis-{url.hostname}-{url.port or 6379}.lock"
+    return Path(tempfile.gettempdir()) / name
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    global _redis_lock
+    if _redis_lock is None and xdist_group(item.nodeid) == "redis":
+        import fcntl
+
+        _redis_lock = _redis_lock_path().open("a")
+        fcntl.flock(_redis_lock, fcntl.LOCK_EX)
+    yield
+    if _redis_lock is not None and (nextitem is None or xdist_group(nextitem.nodeid) != "redis"):
+        _redis_lock.close()  # releases the lock
+        _redis_lock = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "backend_independent: touches no database, or only a SQLite file of its own, so it "
+        "runs the same whatever TEST_DATABASE_URL says (scripts/test runs it in the SQLite "
+        "pass only)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that talks to Redis must be in the "redis" group (see above). Under
+    ``--dist loadgroup``, the longest work first. With ``TEST_SKIP_BACKEND_INDEPENDENT``
+    (scripts/test's PostgreSQL pass), backend-independent tests skip, with the reason."""
     for item in items:
         uses_redis = item.get_closest_marker("redis") or "redis_url" in getattr(
             item, "fixturenames", ()
@@ -105,6 +200,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 f"{item.nodeid} uses Redis: add its module to _XDIST_GROUPS as 'redis' in "
                 "tests/conftest.py"
             )
+    if os.environ.get("TEST_SKIP_BACKEND_INDEPENDENT"):
+        skip = pytest.mark.skip(
+            reason="backend-independent: the same test runs in scripts/test's SQLite pass "
+            "(TEST_SKIP_BACKEND_INDEPENDENT is set)"
+        )
+        for item in items:
+            if item.get_closest_marker("backend_independent"):
+                item.add_marker(skip)
+    if os.environ.get("PYTEST_XDIST_WORKER") and config.getoption("dist", None) == "loadgroup":
+        _longest_first(items)
 
 
 @pytest.fixture(autouse=True)
@@ -149,6 +254,12 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+# A fresh PostgreSQL schema (dropped with everything in it) or a SQLite file under
+# tmp_path: nothing to drop table by table at teardown. A database TEST_DATABASE_URL
+# names otherwise outlives the test.
+_DISPOSABLE = not DATABASE_URL or DATABASE_URL.startswith("postgres")
+
+
 @pytest.fixture
 def database_url(tmp_path: Any) -> Iterator[str]:
     """The database for one test: a fresh PostgreSQL schema when configured, else SQLite."""
@@ -180,6 +291,54 @@ def reachable_redis_url() -> str:
     return url
 
 
+class _CompiledTemplates(BytecodeCache):
+    """Jinja's compiled templates, kept for the whole test process.
+
+    Every test makes a new app, and each app's Jinja environment would compile every
+    template it renders again: a third of the CPU of the page tests. Jinja compiles a
+    template again when its source changed (the bucket checks a checksum); the key also
+    holds what else shapes the compiled code, in case an environment is set up otherwise.
+    """
+
+    def __init__(self) -> None:
+        self.code: dict[tuple[Any, ...], bytes] = {}
+
+    @staticmethod
+    def _key(bucket: Bucket) -> tuple[Any, ...]:
+        env = bucket.environment
+        return (
+            bucket.key,
+            env.block_start_string,
+            env.block_end_string,
+            env.variable_start_string,
+            env.variable_end_string,
+            env.comment_start_string,
+            env.comment_end_string,
+            env.line_statement_prefix,
+            env.line_comment_prefix,
+            env.trim_blocks,
+            env.lstrip_blocks,
+            env.newline_sequence,
+            env.keep_trailing_newline,
+            env.optimized,
+            env.finalize is None,
+            getattr(env.autoescape, "__func__", env.autoescape),  # Flask's: by file name
+            env.is_async,
+            tuple(sorted(env.extensions)),
+        )
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self.code.get(self._key(bucket))
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.code[self._key(bucket)] = bucket.bytecode_to_string()
+
+
+_COMPILED_TEMPLATES = _CompiledTemplates()
+
+
 @pytest.fixture
 def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
     """The example app on a fresh database, seeded with the demo data."""
@@ -194,6 +353,7 @@ def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
         }
     )
     app.instance_path = str(tmp_path)
+    app.jinja_env.bytecode_cache = _COMPILED_TEMPLATES
     with app.app_context():
         db.create_all()
         seed_demo_data()
@@ -203,7 +363,8 @@ def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
         # engine is disposed would open a connection nobody closes.
         app.extensions["apikeys"].flush_usage(app)
         db.session.remove()
-        db.drop_all()
+        if not _DISPOSABLE:
+            db.drop_all()
         db.engine.dispose()
 
 
@@ -238,6 +399,7 @@ def host(database_url: str) -> Iterator[Any]:
     from tests import hostapp
 
     app = hostapp.create_app(database_url)
+    app.jinja_env.bytecode_cache = _COMPILED_TEMPLATES
     with app.app_context():
         hostapp.db.create_all()
         ann = hostapp.Account(email="ann@example.test")
@@ -254,7 +416,8 @@ def host(database_url: str) -> Iterator[Any]:
         yield HostFixture(app, hostapp, ann, ben)
         hostapp.apikeys.flush_usage(app)  # before the engine goes
         hostapp.db.session.remove()
-        hostapp.db.drop_all()
+        if not _DISPOSABLE:
+            hostapp.db.drop_all()
         hostapp.db.engine.dispose()
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 
+import pytest
+
 from tests.fuzzing.harness import counting_tracebacks, fuzz
 from tests.fuzzing.inputs import Inputs
 
@@ -26,6 +28,7 @@ def test_a_few_thousand_fuzzed_requests_answer_no_5xx_and_log_no_traceback(datab
     assert report.tracebacks == 0, "\n".join([report.summary(), *report.examples])
 
 
+@pytest.mark.backend_independent
 def test_the_same_seed_makes_the_same_inputs():
     first, second = Inputs(7, ["fsk_" + "a" * 38]), Inputs(7, ["fsk_" + "a" * 38])
     assert [first.next().describe() for _ in range(200)] == [
@@ -33,6 +36,7 @@ def test_the_same_seed_makes_the_same_inputs():
     ]
 
 
+@pytest.mark.backend_independent
 def test_a_traceback_in_the_log_is_counted():
     with counting_tracebacks() as log:
         try:
@@ -42,6 +46,7 @@ def test_a_traceback_in_the_log_is_counted():
     assert len(log.records) == 1
 
 
+@pytest.mark.backend_independent  # on a SQLite file of its own
 def test_a_500_is_counted_with_a_reproducer(tmp_path, monkeypatch):
     """The harness sees a 5xx when there is one: the input check made to crash instead."""
     from example_app import hardening

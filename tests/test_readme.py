@@ -12,6 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+# The quickstart runs on its own SQLite file (instance/quickstart.sqlite), whatever
+# TEST_DATABASE_URL says.
+pytestmark = pytest.mark.backend_independent
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
