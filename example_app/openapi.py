@@ -105,6 +105,14 @@ _PERMISSIONS = _object(
         "owner": _object({"email": _string()}),
         "organization": {"oneOf": [{"type": "null"}, _object({"id": _INTEGER, "name": _string()})]},
         "scopes": {"type": "array", "items": _string()},
+        "resources": {
+            "description": "The resources the key is limited to, by kind (ids as strings); "
+            "null when it reaches every one its owner can.",
+            "oneOf": [
+                {"type": "null"},
+                {"type": "object", "additionalProperties": {"type": "array", "items": _string()}},
+            ],
+        },
     }
 )
 

@@ -102,12 +102,18 @@ def test_a_limited_key_invoices_only_its_clients_and_learns_nothing_of_others(
 
 
 def test_introspection_tells_a_key_its_clients(client: Any, acme: Any) -> None:
+    from jsonschema import Draft202012Validator
+
     me = client.get("/v1/me/permissions", headers=bearer(acme["limited"])).json
     assert me["resources"] == {"client": [str(acme["wayne"])]}
-    assert (
-        client.get("/v1/me/permissions", headers=bearer(acme["unlimited"])).json["resources"]
-        is None
-    )
+    everything = client.get("/v1/me/permissions", headers=bearer(acme["unlimited"])).json
+    assert everything["resources"] is None
+    # ... and both answers are what the API's description promises.
+    operation = client.get("/openapi.json").json["paths"]["/v1/me/permissions"]["get"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert "resources" in schema["properties"]
+    for answer in (me, everything):
+        Draft202012Validator(schema).validate(answer)
 
 
 # -- the MCP server (mounted at /mcp, spoken to in JSON-RPC as the SDK's client does) --------
