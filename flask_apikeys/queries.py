@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from .models import APIKeyEventMixin, APIKeyMixin, KeyStatus
 from .permissions import Permissions
@@ -47,6 +48,8 @@ class KeyQueries(Permissions):
         APIKey = self.models.APIKey
         now = self.clock()
         stmt = sa.select(APIKey)
+        if self.models.APIKeyPolicy is not None:  # the pages show idle keys as expired
+            stmt = stmt.options(selectinload(APIKey.organization_policy))
         if owner is not None:
             stmt = stmt.where(APIKey.owner_id == self.user_id(owner))
         if organization_id is not None:

@@ -271,6 +271,24 @@ def test_keys_unused_for_the_idle_expiry_stop_working_with_an_audited_reason(
     assert client.get("/v1/clients", headers=bearer(idle)).status_code == 200
 
 
+def test_the_pages_show_a_key_past_the_idle_expiry_as_expired(
+    app: Flask, alice: Browser, bob: Browser, make_key: Any
+) -> None:
+    now = utcnow()
+    idle, recent = (make_key("bob@acme.test", ["client.read"]) for _ in range(2))
+    _last_used(app, idle, now - dt.timedelta(days=31), now - dt.timedelta(days=200))
+    _last_used(app, recent, now - dt.timedelta(days=2), now - dt.timedelta(days=200))
+    with app.app_context():
+        idle_id = _service().find_by_secret(idle).id
+    assert "Unused for" not in bob.get(f"/{idle_id}").text  # no policy: an active key
+    _set(app, idle_expiry_days=30)
+    pages = [bob.get("/"), bob.get(f"/{idle_id}"), alice.get("/organization")]
+    for page in pages:
+        assert page.status_code == 200
+        badge = 'ak-badge-expired" title="Unused for 30 days">Expired</span>'
+        assert page.text.count(badge) == 1, page.request.path
+
+
 def _probe(app: Flask) -> None:
     @app.get("/_probe")
     @require_key()
