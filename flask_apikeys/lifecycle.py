@@ -55,6 +55,7 @@ class KeyLifecycle(KeyQueries):
         rate_limit: str | None = None,
         ip_allowlist: Sequence[str] | None = None,
         resources: dict[str, list[str]] | None = None,  # checked by KeyResources.issue
+        quota: Any = None,  # a Quota: see KeyQuotas.issue
     ) -> IssuedKey:
         """Create a key for *owner* and return it with its secret (the only copy).
 
@@ -85,6 +86,7 @@ class KeyLifecycle(KeyQueries):
             ip_allowlist=allowlist,
             now=now,
             resources=resources,
+            quota=quota,
         )
 
     def rotate(
@@ -322,6 +324,7 @@ class KeyLifecycle(KeyQueries):
         rotated_from: Any = None,
         commit: bool = True,
         resources: dict[str, list[str]] | None = None,
+        quota: Any = None,  # set by KeyQuotas._create
     ) -> IssuedKey:
         generated = self._generate_unique()
         key = self.models.APIKey(

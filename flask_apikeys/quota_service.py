@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -213,12 +213,7 @@ class KeyQuotas(KeyLifecycle):
             raise RequestRefused(
                 f"You need the '{self.manage_permission}' permission to change quotas."
             )
-        if isinstance(quota, str):
-            new: Quota | None = parse_quota(quota, refill) if quota.strip() else None
-        elif quota is not None:
-            new = parse_quota(quota.text, quota.refill)
-        else:
-            new = None
+        new = _checked(quota, refill)
         old = Quota.of(key)
         if new == old:
             return
@@ -236,20 +231,58 @@ class KeyQuotas(KeyLifecycle):
         )
         self.session.commit()
 
-    def _create(
-        self, *, rotated_from: Any = None, commit: bool = True, **columns: Any
+    def issue(
+        self,
+        owner: Any,
+        name: str,
+        scopes: Collection[str] = (),
+        *,
+        quota: str | Quota | None = None,
+        quota_refill: str | None = None,
+        **options: Any,
     ) -> IssuedKey:
-        """A rotation's new key gets the old key's quota and counter, in the same
-        transaction as the rest of the rotation."""
-        if rotated_from is None or rotated_from.quota_limit is None:
+        """:meth:`~flask_apikeys.lifecycle.KeyLifecycle.issue`, with a quota from the
+        key's first call (``quota="1000/month"``, or ``"50000/total"`` with
+        *quota_refill* ``"month"``). The host decides who gets one: unlike
+        :meth:`set_quota`, no permission is asked of the actor."""
+        checked = _checked(quota, quota_refill)
+        return super().issue(owner, name, scopes, quota=checked, **options)
+
+    def _create(
+        self,
+        *,
+        rotated_from: Any = None,
+        commit: bool = True,
+        quota: Quota | None = None,
+        **columns: Any,
+    ) -> IssuedKey:
+        """A new key gets *quota*; a rotation's new key gets the old key's quota and
+        counter. Either in the same transaction as the rest of the creation."""
+        if rotated_from is not None:
+            quota = Quota.of(rotated_from)
+        if quota is None:
             return super()._create(rotated_from=rotated_from, commit=commit, **columns)
         issued = super()._create(rotated_from=rotated_from, commit=False, **columns)
         key = issued.key
-        key.quota_limit = rotated_from.quota_limit
-        key.quota_period = rotated_from.quota_period
-        key.quota_refill = rotated_from.quota_refill
-        key.quota_counter_id = rotated_from.quota_counter_id or rotated_from.id
+        key.quota_limit = quota.limit
+        key.quota_period = quota.period
+        key.quota_refill = quota.refill
+        if rotated_from is not None:
+            key.quota_counter_id = rotated_from.quota_counter_id or rotated_from.id
+        else:
+            actor, ip, now = columns.get("actor"), columns.get("ip"), columns["now"]
+            self._audit(key, "quota_changed", actor, ip, now, old="none", new=str(quota))
         if commit:
             self.session.commit()
             self._emit("created", key, actor=columns.get("actor"))
         return issued
+
+
+def _checked(quota: str | Quota | None, refill: str | None) -> Quota | None:
+    """*quota* read (``"1000/month"``) or checked (a :class:`Quota`); ``None`` or a
+    blank text for no quota. Raises :class:`RequestRefused`."""
+    if isinstance(quota, str):
+        return parse_quota(quota, refill) if quota.strip() else None
+    if quota is not None:
+        return parse_quota(quota.text, quota.refill)
+    return None

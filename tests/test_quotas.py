@@ -351,6 +351,32 @@ def test_only_admins_and_operators_set_quotas_and_each_change_is_audited(app: Fl
         assert service.get_key(key_id).quota_limit is None
 
 
+def test_a_key_is_issued_with_its_quota_in_one_transaction(app: Flask, client: FlaskClient) -> None:
+    from example_app import apikeys, db
+    from example_app.models import User
+
+    with app.app_context():
+        service = apikeys.service
+        bob = db.session.scalar(sa.select(User).where(User.email == "bob@acme.test"))
+        issued = service.issue(bob, "ci", ["client.read"], actor=bob, quota="2/day")
+        limited = service.issue(
+            bob, "nightly", ["client.read"], quota="500/total", quota_refill="month"
+        )
+        plain = service.issue(bob, "plain", ["client.read"])
+        assert (limited.key.quota_limit, limited.key.quota_refill) == (500, "month")
+        assert plain.key.quota_limit is None
+        events = [(e.event, e.details) for e in service.events(issued.key)]
+        assert ("quota_changed", {"old": "none", "new": "2/day"}) in events
+        assert not [e for e in service.events(plain.key) if e.event == "quota_changed"]
+        before = db.session.scalar(sa.select(sa.func.count()).select_from(type(plain.key)))
+        for bad in ("many", "0/day", "5/week"):
+            with pytest.raises(RequestRefused, match="quota"):
+                service.issue(bob, "bad", ["client.read"], quota=bad)
+        after = db.session.scalar(sa.select(sa.func.count()).select_from(type(plain.key)))
+        assert after == before  # a refused quota writes no key
+    assert [_get(client, issued.secret).status_code for _ in range(3)] == [200, 200, 429]
+
+
 # -- Redis -------------------------------------------------------------------------------
 
 
