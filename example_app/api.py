@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -105,4 +106,21 @@ def my_permissions() -> ResponseReturnValue:
         organization=organization,
         scopes=sorted(current_key.scopes),
         resources=current_key.resources,  # None: every client of the organization
+        quota=_quota(),
     )
+
+
+def _quota() -> dict[str, Any] | None:
+    """The key's quota and this period's calls (one read, for keys with a quota only)."""
+    quota = current_key.quota
+    if quota is None:
+        return None
+    usage = current_app.extensions["apikeys"].service.quota_usage(current_key.key)
+    reset = usage.resets_at if usage is not None else None
+    return {
+        "limit": quota.limit,
+        "period": quota.period,
+        "refill": quota.refill,
+        "used": usage.used if usage is not None else None,  # None: the counter is down
+        "reset_at": f"{reset.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}" if reset else None,
+    }

@@ -113,6 +113,21 @@ _PERMISSIONS = _object(
                 {"type": "object", "additionalProperties": {"type": "array", "items": _string()}},
             ],
         },
+        "quota": {
+            "description": "The key's quota and the calls of this period (null: no quota).",
+            "oneOf": [
+                {"type": "null"},
+                _object(
+                    {
+                        "limit": _INTEGER,
+                        "period": {"enum": ["day", "month", "total"]},
+                        "refill": {"enum": [None, "day", "month"]},
+                        "used": {"type": ["integer", "null"]},
+                        "reset_at": {"type": ["string", "null"], "format": "date-time"},
+                    }
+                ),
+            ],
+        },
     }
 )
 

@@ -377,6 +377,29 @@ def test_a_key_is_issued_with_its_quota_in_one_transaction(app: Flask, client: F
     assert [_get(client, issued.secret).status_code for _ in range(3)] == [200, 200, 429]
 
 
+def test_the_example_tells_a_key_its_quota_as_its_description_says(
+    app: Flask, client: FlaskClient, clock: Clock
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    clock.set(dt.datetime(2025, 1, 15, 12, 0, tzinfo=dt.UTC))
+    secret, _, _ = _issue(app, "3/day")
+    assert _get(client, secret).status_code == 200
+    me = client.get("/v1/me/permissions", headers=bearer(secret)).json
+    assert me["quota"] == {
+        "limit": 3,
+        "period": "day",
+        "refill": None,
+        "used": 2,  # this call counts too
+        "reset_at": "2025-01-16T00:00:00Z",
+    }
+    operation = client.get("/openapi.json").json["paths"]["/v1/me/permissions"]["get"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    Draft202012Validator(schema).validate(me)
+    plain, _, _ = _issue(app, None)
+    assert client.get("/v1/me/permissions", headers=bearer(plain)).json["quota"] is None
+
+
 # -- Redis -------------------------------------------------------------------------------
 
 
