@@ -198,6 +198,32 @@ class KeyPolicies(KeyLifecycle):
         allowed = _allowed(key.organization_policy)
         return scopes if allowed is None else scopes & allowed
 
+    def idle_clause(
+        self, now: dt.datetime, organization_id: Any = None
+    ) -> sa.ColumnElement[bool] | None:
+        """Keys unused for their organization's idle expiry (of *organization_id*, or of
+        every organization), as :meth:`check_policy` judges them: one small SELECT of
+        the organizations that set one."""
+        Policy = self.models.APIKeyPolicy
+        if Policy is None:
+            return None
+        rules = sa.select(Policy.organization_id, Policy.idle_expiry_days).where(
+            Policy.idle_expiry_days.is_not(None)
+        )
+        if organization_id is not None:
+            org_id = self.models.coerce_organization_id_or_none(organization_id)
+            rules = rules.where(Policy.organization_id == org_id)
+        APIKey = self.models.APIKey
+        last = sa.func.coalesce(APIKey.last_used_at, APIKey.created_at)
+        idle = [
+            sa.and_(APIKey.organization_id == org, last <= now - dt.timedelta(days=days))
+            for org, days in self.session.execute(rules)
+        ]
+        if not idle:
+            return None
+        # (Never NULL, so that NOT of it keeps the keys of no organization.)
+        return sa.and_(APIKey.organization_id.is_not(None), sa.or_(*idle))
+
     def check_policy(self, key: APIKeyMixin) -> None:
         """Refuse *key*, as expired, when its organization's idle expiry has passed
         since its last use (or its creation, when never used)."""

@@ -34,6 +34,14 @@ class KeyQueries(Permissions):
             sa.or_(APIKey.expires_at.is_(None), APIKey.expires_at > now),
         )
 
+    def idle_clause(
+        self, now: dt.datetime, organization_id: Any = None
+    ) -> sa.ColumnElement[bool] | None:
+        """The keys that their organization's idle expiry holds back, or ``None`` when
+        no organization has one. (Organization policies, in
+        :class:`~flask_apikeys.policies.KeyPolicies`, give the rule.)"""
+        return None
+
     def keys_query(
         self,
         *,
@@ -57,15 +65,19 @@ class KeyQueries(Permissions):
                 APIKey.organization_id
                 == self.models.coerce_organization_id_or_none(organization_id)
             )
+        # Keys held back by their organization's idle expiry are listed as expired.
+        idle = self.idle_clause(now, organization_id) if status else None
         if status == KeyStatus.ACTIVE:
             stmt = stmt.where(self.usable_clause(now))
+            if idle is not None:
+                stmt = stmt.where(sa.not_(idle))
         elif status == KeyStatus.REVOKED:
             stmt = stmt.where(APIKey.revoked_at.is_not(None), APIKey.revoked_at <= now)
         elif status == KeyStatus.EXPIRED:
+            expired = sa.and_(APIKey.expires_at.is_not(None), APIKey.expires_at <= now)
             stmt = stmt.where(
                 sa.or_(APIKey.revoked_at.is_(None), APIKey.revoked_at > now),
-                APIKey.expires_at.is_not(None),
-                APIKey.expires_at <= now,
+                expired if idle is None else sa.or_(expired, idle),
             )
         elif status is not None:
             raise RequestRefused(f"Unknown status {status[:20]!r}.", field="status")

@@ -287,6 +287,22 @@ def test_the_pages_show_a_key_past_the_idle_expiry_as_expired(
         assert page.status_code == 200
         badge = 'ak-badge-expired" title="Unused for 30 days">Expired</span>'
         assert page.text.count(badge) == 1, page.request.path
+    # The organization page's status filter agrees with the badge.
+    with app.app_context():
+        recent_prefix = _service().find_by_secret(recent).display_prefix
+        idle_prefix = _service().find_by_secret(idle).display_prefix
+    active = alice.get("/organization?status=active").text
+    expired = alice.get("/organization?status=expired").text
+    assert recent_prefix in active and idle_prefix not in active
+    assert idle_prefix in expired and recent_prefix not in expired
+    globex = make_key("carol@globex.test", ["client.read"])  # no policy there
+    _last_used(app, globex, now - dt.timedelta(days=90), now - dt.timedelta(days=200))
+    with app.app_context():  # ... and so does the service, for every organization at once
+        globex_id = _service().find_by_secret(globex).id
+        active_ids = {k.id for k in _service().list_keys(status="active")}
+        expired_ids = {k.id for k in _service().list_keys(status="expired")}
+    assert idle_id in expired_ids and idle_id not in active_ids
+    assert globex_id in active_ids and globex_id not in expired_ids
 
 
 def _probe(app: Flask) -> None:
