@@ -25,6 +25,7 @@ from hypothesis import settings
 from jinja2.bccache import Bucket, BytecodeCache
 
 import tests.statements  # noqa: F401  (counts statements at the driver, from the first connection)
+from tests.xdist_groups import GroupScheduling, longest_first, xdist_group
 
 # Timing deadlines make property tests flaky on a busy 2-core machine; what they check
 # does not depend on speed.
@@ -56,97 +57,11 @@ def _normalise(url: str) -> str:
     return url
 
 
-# With pytest-xdist (scripts/test runs ``-n 2 --dist loadgroup``), the tests of one group
-# run one after another on one worker, while the other worker runs the rest:
-# - "redis": every test that talks to Redis, the servers' clusters included. One of them
-#   counts Redis' commands (INFO total_commands_processed): no other test may use Redis
-#   meanwhile.
-# - "servers", "browser": real servers under load, and Chromium, one test at a time.
-# - each MCP module starts its servers once, on one worker.
-# - "packaging": one ``python -m build`` in the checkout at a time.
-# The groups go by node id (pytest-xdist's own xdist_group marks are lost on pytest 9,
-# whose node ids can no longer be rewritten), through the scheduler below.
-_XDIST_GROUPS = {
-    "tests/servers/test_scale_out.py": "redis",
-    "tests/test_ratelimit.py": "redis",
-    "tests/test_quotas.py": "redis",
-    "tests/servers/test_quota_servers.py": "redis",
-    "tests/servers/": "servers",
-    "tests/browser/": "browser",
-    "tests/mcp/": "",  # "" = the module
-    "tests/test_packaging.py": "packaging",
-}
-
-
-def xdist_group(nodeid: str) -> str | None:
-    """The group of the test *nodeid*, or None when it may run beside any other."""
-    path = nodeid.split("::", 1)[0]
-    for prefix, group in _XDIST_GROUPS.items():
-        if path.startswith(prefix):
-            return group or path
-    return None
-
-
-# Roughly how long a test takes (seconds, on a busy 2-core machine), by node id prefix;
-# the first match wins, anything else counts _QUICK. Only the order of the work depends
-# on these: each worker collects the tests longest scope first (a group's tests add up;
-# any other test is a scope of its own), and the scheduler hands the scopes out in that
-# order. The long groups and tests start first, and the short ones fill in at the end,
-# instead of one worker waiting while the other runs a long test it got last.
-_SECONDS = {
-    "tests/test_fuzz.py::test_a_few_thousand": 30.0,
-    "tests/test_openapi_schemathesis.py": 25.0,
-    "tests/servers/test_server_models.py": 12.0,
-    "tests/servers/": 10.0,
-    "tests/test_docs_migrations.py": 8.0,
-    "tests/test_cli.py::test_the_real_flask_command": 8.0,
-    "tests/browser/": 5.0,
-    "tests/mcp/": 1.0,
-}
-_QUICK = 0.3
-
-
-def _scope(nodeid: str) -> str:
-    return xdist_group(nodeid) or nodeid
-
-
-def _seconds(nodeid: str) -> float:
-    for prefix, seconds in _SECONDS.items():
-        if nodeid.startswith(prefix):
-            return seconds
-    return _QUICK
-
-
-def _longest_first(items: list[pytest.Item]) -> None:
-    totals: dict[str, float] = {}
-    first: dict[str, int] = {}
-    for index, item in enumerate(items):
-        scope = _scope(item.nodeid)
-        totals[scope] = totals.get(scope, 0.0) + _seconds(item.nodeid)
-        first.setdefault(scope, index)
-    order = {id(item): index for index, item in enumerate(items)}
-    items.sort(
-        key=lambda item: (
-            -totals[_scope(item.nodeid)],
-            first[_scope(item.nodeid)],
-            order[id(item)],
-        )
-    )
-
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` by tests/xdist_groups.py's groups (see there why)."""
     if config.getvalue("dist") != "loadgroup":
         return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
-        def _split_scope(self, nodeid: str) -> str:
-            return _scope(nodeid)
-
-    # The scopes in the order the workers collected them (longest first), rather than
-    # by their number of tests.
-    config.option.loadscopereorder = False
     return GroupScheduling(config, log)
 
 
@@ -197,8 +112,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
         if uses_redis and xdist_group(item.nodeid) != "redis":
             raise pytest.UsageError(
-                f"{item.nodeid} uses Redis: add its module to _XDIST_GROUPS as 'redis' in "
-                "tests/conftest.py"
+                f"{item.nodeid} uses Redis: add its module to _GROUPS as 'redis' in "
+                "tests/xdist_groups.py"
             )
     if os.environ.get("TEST_SKIP_BACKEND_INDEPENDENT"):
         skip = pytest.mark.skip(
@@ -209,7 +124,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if item.get_closest_marker("backend_independent"):
                 item.add_marker(skip)
     if os.environ.get("PYTEST_XDIST_WORKER") and config.getoption("dist", None) == "loadgroup":
-        _longest_first(items)
+        longest_first(items)
 
 
 @pytest.fixture(autouse=True)
