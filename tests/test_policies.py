@@ -1,12 +1,12 @@
-"""Organization policies: maximum lifetime, idle expiry, the permissions keys may hold."""
+"""Organization policies: maximum lifetime, idle expiry, the permissions keys may hold.
+
+Setting a policy (audited), what creation refuses, and what every request sees. The
+policy page, the command line and the docs are in test_policy_admin.py.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
-import shlex
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,38 +18,9 @@ from flask_apikeys import RequestRefused, current_key, require_key
 from flask_apikeys.models import utcnow
 from flask_apikeys.validation import parse_expiry
 from tests.conftest import bearer
-from tests.pages.conftest import PREFIX, Browser
+from tests.pages.conftest import Browser
+from tests.policy_helpers import key_service, org_id_of, set_rules, user_named
 from tests.statements import lookups, recorded_statements, version_checks, writes
-
-
-def _user(email: str) -> Any:
-    from example_app import db
-    from example_app.models import User
-
-    return db.session.scalar(sa.select(User).where(User.email == email))
-
-
-def _org_id(name: str) -> int:
-    from example_app import db
-    from example_app.models import Organization
-
-    return int(db.session.scalar(sa.select(Organization.id).where(Organization.name == name)))
-
-
-def _service() -> Any:
-    from example_app import apikeys
-
-    return apikeys.service
-
-
-def _set(app: Flask, org: str = "Acme", **rules: Any) -> None:
-    with app.app_context():
-        _service().set_policy(_org_id(org), **rules)
-
-
-def _policy_events(app: Flask, org: str = "Acme") -> list[Any]:
-    with app.app_context():
-        return [(e.key_id, e.actor_id, e.details) for e in _service().policy_events(_org_id(org))]
 
 
 @pytest.fixture
@@ -71,8 +42,8 @@ def bob(app: Flask) -> Browser:
 
 def test_an_admin_sets_a_policy_and_each_change_is_an_organization_event(app: Flask) -> None:
     with app.app_context():
-        service, acme = _service(), _org_id("Acme")
-        alice = _user("alice@acme.test")
+        service, acme = key_service(), org_id_of("Acme")
+        alice = user_named("alice@acme.test")
         policy = service.set_policy(
             acme,
             max_lifetime_days=90,
@@ -112,10 +83,10 @@ def test_an_admin_sets_a_policy_and_each_change_is_an_organization_event(app: Fl
 
 def test_only_admins_of_the_organization_may_set_its_policy(app: Flask) -> None:
     with app.app_context():
-        service, acme = _service(), _org_id("Acme")
+        service, acme = key_service(), org_id_of("Acme")
         for email in ("bob@acme.test", "carol@globex.test"):  # a member; another org's admin
             with pytest.raises(RequestRefused, match=r"api_key\.manage"):
-                service.set_policy(acme, max_lifetime_days=30, actor=_user(email))
+                service.set_policy(acme, max_lifetime_days=30, actor=user_named(email))
         assert service.policy_of(acme) is None
         assert service.policy_events(acme) == []
 
@@ -137,7 +108,7 @@ def test_bad_rules_are_refused_with_a_message_and_nothing_is_written(
     app: Flask, rules: dict[str, Any], message: str
 ) -> None:
     with app.app_context():
-        service, acme = _service(), _org_id("Acme")
+        service, acme = key_service(), org_id_of("Acme")
         with pytest.raises(RequestRefused, match=message):
             service.set_policy(acme, **rules)
         assert service.policy_of(acme) is None
@@ -146,7 +117,7 @@ def test_bad_rules_are_refused_with_a_message_and_nothing_is_written(
 
 def test_an_unknown_organization_is_refused(app: Flask) -> None:
     with app.app_context():
-        service = _service()
+        service = key_service()
         for org in ("", "not-an-id"):
             with pytest.raises(RequestRefused, match="organization"):
                 service.set_policy(org, max_lifetime_days=30)
@@ -162,7 +133,7 @@ def test_an_unknown_organization_is_refused(app: Flask) -> None:
 def test_creation_refuses_longer_lifetimes_and_disallowed_permissions(
     app: Flask, make_key: Any
 ) -> None:
-    _set(app, max_lifetime_days=30, allowed_permissions=["client.read"])
+    set_rules(app, max_lifetime_days=30, allowed_permissions=["client.read"])
     for expires_at in (None, parse_expiry("90d")):
         with pytest.raises(RequestRefused, match="must expire within 30 days"):
             make_key("bob@acme.test", ["client.read"], expires_at=expires_at)
@@ -176,27 +147,27 @@ def test_creation_refuses_longer_lifetimes_and_disallowed_permissions(
 def test_the_global_maximum_still_applies_when_shorter(app: Flask, make_key: Any) -> None:
     app.config["APIKEYS_MAX_LIFETIME"] = 20
     app.extensions["apikeys"].refresh(app)
-    _set(app, max_lifetime_days=60)
+    set_rules(app, max_lifetime_days=60)
     with app.app_context():
-        assert _service().lifetime_limit(_org_id("Acme")) == dt.timedelta(days=20)
+        assert key_service().lifetime_limit(org_id_of("Acme")) == dt.timedelta(days=20)
     with pytest.raises(RequestRefused, match="within 20 days"):
         make_key("bob@acme.test", ["client.read"], expires_at=parse_expiry("30d"))
 
 
 def test_a_rotation_keeps_the_lifetime_within_todays_maximum(app: Flask, make_key: Any) -> None:
     make_key("bob@acme.test", ["client.read"], name="forever", expires_at=None)
-    _set(app, max_lifetime_days=30)
+    set_rules(app, max_lifetime_days=30)
     with app.app_context():
-        service = _service()
-        (old,) = service.list_keys(owner=_user("bob@acme.test"))
-        assert [k.display_prefix for k in service.keys_outliving_policy(_org_id("Acme"))] == [
+        service = key_service()
+        (old,) = service.list_keys(owner=user_named("bob@acme.test"))
+        assert [k.display_prefix for k in service.keys_outliving_policy(org_id_of("Acme"))] == [
             old.display_prefix
         ]
         before = utcnow()
         new = service.rotate(old).key
         assert new.expires_at is not None
         assert before + dt.timedelta(days=30) <= new.expires_at <= utcnow() + dt.timedelta(days=30)
-        assert service.keys_outliving_policy(_org_id("Acme")) == []
+        assert service.keys_outliving_policy(org_id_of("Acme")) == []
 
 
 # -- every request ----------------------------------------------------------------------
@@ -207,14 +178,14 @@ def test_narrowing_the_permissions_takes_effect_on_existing_keys_at_once(
 ) -> None:
     secret = make_key("bob@acme.test", ["invoice.read", "client.read"])
     assert client.get("/v1/invoices", headers=bearer(secret)).status_code == 200
-    _set(app, allowed_permissions=["client.read"])
+    set_rules(app, allowed_permissions=["client.read"])
     refused = client.get("/v1/invoices", headers=bearer(secret))
     assert refused.status_code == 403
     assert refused.json["error"] == "insufficient_scope"
     assert client.get("/v1/clients", headers=bearer(secret)).status_code == 200
     scopes = client.get("/v1/me/permissions", headers=bearer(secret)).json["scopes"]
     assert scopes == ["client.read"]
-    _set(app, allowed_permissions=None)
+    set_rules(app, allowed_permissions=None)
     assert client.get("/v1/invoices", headers=bearer(secret)).status_code == 200
 
 
@@ -222,7 +193,7 @@ def test_full_access_keys_are_cut_to_the_allowed_permissions_too(
     app: Flask, client: FlaskClient, make_key: Any
 ) -> None:
     secret = make_key("alice@acme.test", full_access=True)
-    _set(app, allowed_permissions=["invoice.read"])
+    set_rules(app, allowed_permissions=["invoice.read"])
     scopes = client.get("/v1/me/permissions", headers=bearer(secret)).json["scopes"]
     assert scopes == ["invoice.read"]
 
@@ -231,7 +202,7 @@ def _last_used(app: Flask, secret: str, last_used: dt.datetime | None, created: 
     from example_app import db
 
     with app.app_context():
-        key = _service().find_by_secret(secret)
+        key = key_service().find_by_secret(secret)
         table = type(key).__table__
         db.session.execute(
             sa.update(table)
@@ -254,7 +225,7 @@ def test_keys_unused_for_the_idle_expiry_stop_working_with_an_audited_reason(
     app.extensions["apikeys"].flush_usage(app)
     _last_used(app, idle, now - dt.timedelta(days=31), now - dt.timedelta(days=200))
     _last_used(app, never_used, None, now - dt.timedelta(days=30, minutes=1))
-    _set(app, idle_expiry_days=30)
+    set_rules(app, idle_expiry_days=30)
     for secret in (idle, never_used):
         response = client.get("/v1/clients", headers=bearer(secret))
         assert response.status_code == 401
@@ -263,11 +234,11 @@ def test_keys_unused_for_the_idle_expiry_stop_working_with_an_audited_reason(
         assert "Bearer" in response.headers["WWW-Authenticate"]
     assert client.get("/v1/clients", headers=bearer(recent)).status_code == 200
     with app.app_context():
-        key = _service().find_by_secret(idle)
-        events = [(e.event, e.details) for e in _service().events(key)]
+        key = key_service().find_by_secret(idle)
+        events = [(e.event, e.details) for e in key_service().events(key)]
     assert ("expired_use", {"reason": "idle"}) in events
     # Lifting the rule lets the key work again: idleness is the policy's, not the key's.
-    _set(app, idle_expiry_days=None)
+    set_rules(app, idle_expiry_days=None)
     assert client.get("/v1/clients", headers=bearer(idle)).status_code == 200
 
 
@@ -279,9 +250,9 @@ def test_the_pages_show_a_key_past_the_idle_expiry_as_expired(
     _last_used(app, idle, now - dt.timedelta(days=31), now - dt.timedelta(days=200))
     _last_used(app, recent, now - dt.timedelta(days=2), now - dt.timedelta(days=200))
     with app.app_context():
-        idle_id = _service().find_by_secret(idle).id
+        idle_id = key_service().find_by_secret(idle).id
     assert "Unused for" not in bob.get(f"/{idle_id}").text  # no policy: an active key
-    _set(app, idle_expiry_days=30)
+    set_rules(app, idle_expiry_days=30)
     pages = [bob.get("/"), bob.get(f"/{idle_id}"), alice.get("/organization")]
     for page in pages:
         assert page.status_code == 200
@@ -289,8 +260,8 @@ def test_the_pages_show_a_key_past_the_idle_expiry_as_expired(
         assert page.text.count(badge) == 1, page.request.path
     # The organization page's status filter agrees with the badge.
     with app.app_context():
-        recent_prefix = _service().find_by_secret(recent).display_prefix
-        idle_prefix = _service().find_by_secret(idle).display_prefix
+        recent_prefix = key_service().find_by_secret(recent).display_prefix
+        idle_prefix = key_service().find_by_secret(idle).display_prefix
     active = alice.get("/organization?status=active").text
     expired = alice.get("/organization?status=expired").text
     assert recent_prefix in active and idle_prefix not in active
@@ -298,9 +269,9 @@ def test_the_pages_show_a_key_past_the_idle_expiry_as_expired(
     globex = make_key("carol@globex.test", ["client.read"])  # no policy there
     _last_used(app, globex, now - dt.timedelta(days=90), now - dt.timedelta(days=200))
     with app.app_context():  # ... and so does the service, for every organization at once
-        globex_id = _service().find_by_secret(globex).id
-        active_ids = {k.id for k in _service().list_keys(status="active")}
-        expired_ids = {k.id for k in _service().list_keys(status="expired")}
+        globex_id = key_service().find_by_secret(globex).id
+        active_ids = {k.id for k in key_service().list_keys(status="active")}
+        expired_ids = {k.id for k in key_service().list_keys(status="expired")}
     assert idle_id in expired_ids and idle_id not in active_ids
     assert globex_id in active_ids and globex_id not in expired_ids
 
@@ -322,7 +293,7 @@ def test_a_request_still_costs_one_select_with_or_without_a_policy(
     client = app.test_client()
     secret = make_key("bob@acme.test", ["invoice.read", "client.read"])
     if with_policy:
-        _set(app, idle_expiry_days=30, allowed_permissions=["client.read"])
+        set_rules(app, idle_expiry_days=30, allowed_permissions=["client.read"])
     with app.app_context():
         engine = db.engine
         db.session.remove()
@@ -339,207 +310,3 @@ def test_a_request_still_costs_one_select_with_or_without_a_policy(
     checks = version_checks(statements)
     assert [s for s in statements if s not in found and s not in checks] == []
     assert len(found) == (1 if engine.dialect.name == "sqlite" else 3), statements
-
-
-# -- the page ---------------------------------------------------------------------------
-
-
-def test_the_organization_page_links_to_the_policy_page(alice: Browser) -> None:
-    page = alice.get("/organization")
-    assert f'href="{PREFIX}/organization/' in page.text and "/policy" in page.text
-
-
-def test_only_admins_of_the_organization_see_its_policy_page(app: Flask, bob: Browser) -> None:
-    with app.app_context():
-        acme, globex = _org_id("Acme"), _org_id("Globex")
-    assert bob.get(f"/organization/{acme}/policy").status_code in (403, 404)
-    carol = Browser(app.test_client())
-    carol.login("carol@globex.test")
-    assert carol.get(f"/organization/{acme}/policy").status_code == 404
-    assert carol.get(f"/organization/{globex}/policy").status_code == 200
-    assert carol.get("/organization/nope/policy").status_code == 404
-
-
-def test_an_admin_sets_the_policy_on_its_page(app: Flask, alice: Browser, make_key: Any) -> None:
-    with app.app_context():
-        acme = _org_id("Acme")
-    make_key("bob@acme.test", ["client.read"], name="Old forever key", expires_at=None)
-    path = f"/organization/{acme}/policy"
-    page = alice.get(path)
-    assert page.status_code == 200
-    assert 'name="csrf_token"' in page.text and 'value="invoice.write"' in page.text
-    assert 'value="api_key.manage"' not in page.text  # keys can never hold it anyway
-    response = alice.submit(
-        path,
-        path,
-        {
-            "max_lifetime_days": "30",
-            "idle_expiry_days": "",
-            "limit_permissions": "y",
-            "allowed_permissions": ["invoice.read", "client.read"],
-        },
-    )
-    assert response.status_code == 302
-    with app.app_context():
-        rules = _service().policy_of(acme).rules()
-    assert rules == {
-        "max_lifetime_days": 30,
-        "idle_expiry_days": None,
-        "allowed_permissions": ["client.read", "invoice.read"],
-    }
-    page = alice.get(path).text
-    assert "Saved the key policy of Acme." in page
-    assert 'value="30"' in page
-    assert "Old forever key" in page  # outlives the new maximum
-    assert "maximum lifetime 30 days" in page  # the change, in the page's history
-    (event,) = _policy_events(app)
-    assert event[0] is None and event[2]["after"]["max_lifetime_days"] == 30
-
-
-def test_the_policy_form_refuses_bad_input_and_posts_without_a_token(
-    app: Flask, alice: Browser
-) -> None:
-    with app.app_context():
-        acme = _org_id("Acme")
-    path = f"/organization/{acme}/policy"
-    response = alice.submit(path, path, {"max_lifetime_days": "-3"})
-    assert response.status_code == 400
-    assert "Between 1 and 3650 days." in response.text
-    response = alice.submit(path, path, {"max_lifetime_days": "ninety"})
-    assert response.status_code == 400
-    response = alice.submit(path, path, {"limit_permissions": "y"})
-    assert response.status_code == 400
-    assert "Allow at least one permission" in response.text
-    forged = alice.client.post(PREFIX + path, data={"max_lifetime_days": "1"})
-    assert forged.status_code == 400
-    assert _policy_events(app) == []
-
-
-def test_the_create_form_offers_only_the_organizations_expiries(app: Flask, bob: Browser) -> None:
-    _set(app, max_lifetime_days=30, allowed_permissions=["client.read"])
-    page = bob.get("/new").text
-    assert 'value="30d"' in page
-    for longer in ("90d", "1y", "never"):
-        assert f'value="{longer}"' not in page
-    assert "must expire within 30 days" in page
-    assert 'value="invoice.read"' in page and 'id="scope-invoice-read"' in page
-    tag = page[page.rindex("<input", 0, page.index('id="scope-invoice-read"')) :]
-    assert "disabled" in tag[: tag.index(">")]  # not grantable in this organization
-    # A forged POST with a longer expiry, or a disallowed permission, is refused.
-    for data, message in (
-        ({"expires": "never"}, "This organization&#39;s keys must expire within 30 days."),
-        ({"expires": "1y"}, "This organization&#39;s keys must expire within 30 days."),
-        ({"expires": "forever"}, "Unknown expiry"),
-        ({"scopes": ["invoice.read"]}, "policy does not allow keys to hold &#39;invoice.read&#39;"),
-    ):
-        form = {"name": "x", "access": "custom", "expires": "30d", "scopes": ["client.read"]}
-        response = bob.submit("/new", "/new", {**form, **data})
-        assert response.status_code == 400, data
-        assert "fsk_" not in response.text
-        assert message in response.text
-    response, secret = bob.create("fine", expires="30d", scopes=["client.read"])
-    assert secret.startswith("fsk_")
-
-
-# -- the command line -------------------------------------------------------------------
-
-
-def _cli(app: Flask, *args: str) -> Any:
-    return app.test_cli_runner().invoke(args=["apikeys", "policy", *args])
-
-
-def test_the_cli_shows_sets_and_clears_a_policy(app: Flask, make_key: Any) -> None:
-    with app.app_context():
-        acme = str(_org_id("Acme"))
-    make_key("bob@acme.test", ["client.read"], name="forever", expires_at=None)
-    result = _cli(app, "show", "--org", acme)
-    assert result.exit_code == 0, result.output
-    assert "Max lifetime: no limit" in result.stdout and "Permissions:  any" in result.stdout
-    result = _cli(
-        app,
-        *("set", "--org", acme, "--max-lifetime", "90", "--idle-expiry", "30"),
-        *("--allow", "invoice.read", "--allow", "client.read"),
-    )
-    assert result.exit_code == 0, result.output
-    assert "Changed the key policy" in result.stderr
-    assert "Max lifetime: 90 days" in result.stdout
-    assert "Permissions:  client.read, invoice.read" in result.stdout
-    assert "forever" in result.stdout  # outlives the maximum
-    shown = json.loads(_cli(app, "show", "--org", acme, "--json").stdout)
-    assert shown["idle_expiry_days"] == 30 and len(shown["keys_outliving_max_lifetime"]) == 1
-    result = _cli(app, "set", "--org", acme, "--clear-allow", "--clear-idle-expiry")
-    assert result.exit_code == 0, result.output
-    shown = json.loads(_cli(app, "show", "--org", acme, "--json").stdout)
-    assert (shown["max_lifetime_days"], shown["idle_expiry_days"]) == (90, None)
-    assert shown["allowed_permissions"] is None
-    assert len(_policy_events(app)) == 2
-
-
-@pytest.mark.parametrize(
-    ("args", "message", "code"),
-    [
-        (["--max-lifetime", "0"], "between 1 and 3650", 1),
-        (["--allow", "nope.read"], "Unknown permission", 1),
-        (["--max-lifetime", "5", "--clear-max-lifetime"], "not both", 2),
-        ([], "Nothing to change", 2),
-    ],
-)
-def test_the_cli_refuses_bad_rules_with_one_line(
-    app: Flask, args: list[str], message: str, code: int
-) -> None:
-    with app.app_context():
-        acme = str(_org_id("Acme"))
-    result = _cli(app, "set", "--org", acme, *args)
-    assert result.exit_code == code
-    assert message in result.stderr
-    assert _policy_events(app) == []
-
-
-# -- the docs ---------------------------------------------------------------------------
-
-DOC = Path(__file__).resolve().parent.parent / "docs" / "policies.md"
-
-
-def test_the_policies_doc_example_runs(app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
-    from example_app import apikeys, db
-    from example_app.models import Organization
-
-    text = DOC.read_text()
-    start = text.index("<!-- example:policies -->")
-    match = re.compile(r"```python\n(.*?)```", re.S).search(text, start)
-    assert match is not None
-    with app.app_context():
-        namespace: dict[str, Any] = {
-            "apikeys": apikeys,
-            "acme": db.session.scalar(sa.select(Organization).filter_by(name="Acme")),
-            "alice": _user("alice@acme.test"),
-            "bob": _user("bob@acme.test"),
-        }
-        exec(compile(match.group(1), str(DOC), "exec"), namespace)
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == "This organization's keys must expire within 90 days."
-    assert "'idle_expiry_days': 30" in out[1]
-    assert out[2].startswith("[{'max_lifetime_days': 90")
-
-
-def test_the_policies_doc_commands_run_as_shown(app: Flask) -> None:
-    """The console session of docs/policies.md, on the example's first organization."""
-    text = DOC.read_text()
-    session = text[text.index("```console\n") + 11 :].split("```")[0]
-    session = session.replace("\\\n", " ")
-    commands: list[tuple[list[str], list[str]]] = []
-    for line in session.splitlines():
-        if line.startswith("$ "):
-            commands.append((shlex.split(line[2:].split("#")[0]), []))
-        else:
-            commands[-1][1].append(line)
-    with app.app_context():
-        assert _org_id("Acme") == 1
-    for args, shown in commands:
-        assert args[:2] == ["flask", "apikeys"]
-        result = app.test_cli_runner().invoke(args=args[1:])
-        assert result.exit_code == 0, result.output
-        output = (result.stderr + result.stdout).splitlines()
-        for expected in shown:
-            prefix = expected.split("...")[0]
-            assert any(line.startswith(prefix) for line in output), (expected, output)

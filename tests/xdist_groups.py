@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # (pytest-xdist is only needed to run the tests in parallel)
 _GROUPS = {
     "tests/servers/test_scale_out.py": "redis",
     "tests/test_ratelimit.py": "redis",
-    "tests/test_quotas.py": "redis",
+    "tests/test_quota_redis.py": "redis",
     "tests/servers/test_quota_servers.py": "redis",
     "tests/servers/": "servers",
     "tests/browser/": "browser",
