@@ -1,26 +1,21 @@
-"""Leaked keys: GitHub's signed reports revoke them at once; so does ``report-leak``.
-
-GitHub is played for real: a key pair made here with ``cryptography``, its public key
-served by a local HTTP server in GitHub's format, reports signed as GitHub signs them.
-The e-mails go through a real SMTP server (tests/smtp.py).
+"""Leaked keys: GitHub's signed reports revoke them at once. This module covers the
+reports themselves: a signed one revokes our keys, answers GitHub's feedback and e-mails
+the owner and the admins once; unsigned, forged, malformed or huge ones change nothing;
+neither a signed-in browser nor a host's CSRF protection stands in the way; and the
+docs (the regex to register, the example). Fetching GitHub's public keys is in
+tests/test_leaks_public_keys.py, ``report-leak`` in tests/test_leaks_cli.py. GitHub
+is played for real (tests/leak_helpers.py); the e-mails go through a real SMTP server
+(tests/smtp.py).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import re
-import sys
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -29,128 +24,22 @@ from tests.conftest import bearer
 
 pytest.importorskip("cryptography", reason="the leaks extra is not installed")
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from tests.docs_examples import example_app_example
+from tests.leak_helpers import (
+    ENDPOINT,
+    FOUND_AT,
+    TYPE,
+    GitHub,
+    Signer,
+    events,
+    github_fixture,  # noqa: F401 (the github fixture)
+    key_row,
+    leak_app_fixture,  # noqa: F401 (the leak_app fixture)
+    match,
+    sha256,
+)
 
-ENDPOINT = "/security/github-secret-scanning"
-FOUND_AT = "https://github.com/octo/app/blob/5e2b1f0/settings.py"
-TYPE = "ledgerly_api_key"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "leaks.md"
-
-
-@dataclass
-class Signer:
-    """A signing key as GitHub holds one: it signs raw bodies, ECDSA P-256 / SHA-256."""
-
-    private: ec.EllipticCurvePrivateKey = field(
-        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
-    )
-
-    @property
-    def identifier(self) -> str:
-        der = self.private.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return hashlib.sha256(der).hexdigest()
-
-    def entry(self) -> dict[str, Any]:
-        pem = self.private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return {"key_identifier": self.identifier, "key": pem.decode(), "is_current": True}
-
-    def headers(self, body: bytes, identifier: str | None = None) -> dict[str, str]:
-        signature = self.private.sign(body, ec.ECDSA(hashes.SHA256()))
-        return {
-            "Content-Type": "application/json",
-            "Github-Public-Key-Identifier": identifier or self.identifier,
-            "Github-Public-Key-Signature": base64.b64encode(signature).decode(),
-        }
-
-
-class GitHub:
-    """GitHub's public keys endpoint on 127.0.0.1, counting the fetches it answers."""
-
-    def __init__(self) -> None:
-        self.signer = Signer()
-        self.document: dict[str, Any] = {"public_keys": [self.signer.entry()]}
-        self.status = 200
-        self.hits = 0
-        github = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                github.hits += 1
-                body = json.dumps(github.document).encode() if github.status == 200 else b"no"
-                self.send_response(github.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/meta/public_keys"
-
-    def report(
-        self, client: FlaskClient, body: bytes | list[dict[str, Any]], **headers: str
-    ) -> Any:
-        """POST *body* (bytes as they are, or matches as JSON) signed by GitHub's key."""
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return client.post(ENDPOINT, data=raw, headers={**self.signer.headers(raw), **headers})
-
-
-@pytest.fixture
-def github() -> Iterator[GitHub]:
-    github = GitHub()
-    thread = threading.Thread(target=github.server.serve_forever, daemon=True)
-    thread.start()
-    yield github
-    github.server.shutdown()
-    github.server.server_close()
-    thread.join()
-
-
-@pytest.fixture
-def leak_app(app: Flask, github: GitHub) -> Flask:
-    """The example app, fetching GitHub's keys from the local server (plain HTTP: opted in)."""
-    app.config["APIKEYS_LEAK_PUBLIC_KEYS_URL"] = github.url
-    app.config["APIKEYS_LEAK_ALLOW_HTTP"] = True
-    return app
-
-
-def match(token: str, url: str = FOUND_AT) -> dict[str, str]:
-    return {"token": token, "type": TYPE, "url": url, "source": "content"}
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def events(app: Flask) -> list[tuple[str, dict[str, Any] | None]]:
-    from example_app import apikeys, db
-
-    with app.app_context():
-        Event = apikeys.models.APIKeyEvent
-        rows = db.session.scalars(sa.select(Event).order_by(Event.id))
-        return [(row.event, row.details) for row in rows]
-
-
-def key_row(app: Flask, secret: str) -> Any:
-    from example_app import apikeys, db
-
-    with app.app_context():
-        key = db.session.scalar(
-            sa.select(apikeys.models.APIKey).where(
-                apikeys.models.APIKey.key_hash == apikeys.service.hash(secret)
-            )
-        )
-        db.session.expunge(key)
-        return key
 
 
 # -- the endpoint ---------------------------------------------------------------------
@@ -311,50 +200,6 @@ def test_a_huge_report_is_refused_before_anything_is_fetched(
     assert github.hits == 0
 
 
-def test_unknown_identifiers_fetch_the_keys_at_most_once_per_interval(
-    leak_app: Flask, client: FlaskClient, github: GitHub
-) -> None:
-    for _ in range(4):  # forged identifiers, one after another
-        response = github.report(client, [], **Signer().headers(b"[]"))
-        assert response.status_code == 403
-        assert response.json["error"] == "unknown_key_identifier"
-    assert github.hits == 1  # the first one fetched; the interval (60 s) holds the others
-    assert github.report(client, []).status_code == 200  # GitHub's own key: from the cache
-    assert github.hits == 1
-
-
-def test_a_key_github_adds_later_is_fetched_when_a_report_names_it(
-    leak_app: Flask, client: FlaskClient, make_key: Any, github: GitHub
-) -> None:
-    leak_app.config["APIKEYS_LEAK_KEYS_REFRESH_INTERVAL"] = 0
-    bob = make_key("bob@acme.test", ["client.read"])
-    assert github.report(client, []).status_code == 200
-    old = github.signer
-    github.signer = Signer()  # GitHub rotates its signing key
-    github.document = {"public_keys": [github.signer.entry()]}
-
-    response = github.report(client, [match(bob)])
-
-    assert response.status_code == 200 and response.json[0]["label"] == "true_positive"
-    assert github.hits == 2
-    retired = old.headers(b"[]")
-    assert client.post(ENDPOINT, data=b"[]", headers=retired).json["error"] == (
-        "unknown_key_identifier"
-    )
-
-
-def test_keys_that_cannot_be_fetched_answer_503_without_a_fetch_per_request(
-    leak_app: Flask, client: FlaskClient, github: GitHub
-) -> None:
-    github.status = 500
-    for _ in range(2):
-        response = github.report(client, [])
-        assert response.status_code == 503
-        assert response.json["error"] == "public_keys_unavailable"
-        assert 1 <= int(response.headers["Retry-After"]) <= 60
-    assert github.hits == 1
-
-
 def test_a_signed_in_browser_is_no_authority(
     leak_app: Flask, make_key: Any, github: GitHub
 ) -> None:
@@ -409,93 +254,6 @@ def test_a_host_with_csrf_protection_gets_the_reports_and_the_signal(
         TYPE,
         None,
     )
-
-
-def test_plain_http_keys_need_explicit_configuration(database_url: str) -> None:
-    from example_app import create_app
-    from flask_apikeys.leak_signatures import GitHubPublicKeys
-
-    with pytest.raises(RuntimeError, match="APIKEYS_LEAK_ALLOW_HTTP"):
-        create_app(
-            {
-                "SQLALCHEMY_DATABASE_URI": database_url,
-                "APIKEYS_LEAK_PUBLIC_KEYS_URL": "http://127.0.0.1:9/keys",
-            }
-        )
-    with pytest.raises(RuntimeError, match="https://"):
-        GitHubPublicKeys("file:///etc/passwd", allow_http=True)
-    assert GitHubPublicKeys("http://127.0.0.1:9/keys", allow_http=True).url.startswith("http:")
-
-
-def test_without_cryptography_the_endpoint_says_what_to_install(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from example_app import create_app
-    from flask_apikeys.views.leaks import create_leak_blueprint
-
-    monkeypatch.setitem(sys.modules, "cryptography", None)  # import cryptography fails
-    with pytest.raises(ImportError, match=re.escape("pip install 'flask-apikeys[leaks]'")):
-        create_leak_blueprint()
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
-    assert not any(rule.rule == ENDPOINT for rule in app.url_map.iter_rules())
-
-
-# -- the command line -----------------------------------------------------------------
-
-
-def report_leak(app: Flask, stdin: str, *args: str) -> Any:
-    return app.test_cli_runner().invoke(args=["apikeys", "report-leak", *args], input=stdin)
-
-
-def test_report_leak_revokes_keys_from_stdin_and_never_prints_them(
-    app: Flask, client: FlaskClient, make_key: Any
-) -> None:
-    pytest.importorskip("aiosmtpd")
-    from tests.smtp import smtp_server
-
-    bob = make_key("bob@acme.test", ["client.read"])
-    unknown = generate_key("fsk")
-    stdin = f"{bob}\n\n{unknown.secret}\nnot a key at all\n"
-    with smtp_server() as (address, messages):
-        app.config["MAIL_SERVER"] = address
-        result = report_leak(
-            app, stdin, "--url", "https://chat.example/m/1", "--reason", "pasted in the chat"
-        )
-        again = report_leak(app, f"  {bob}  \n")
-
-    prefix = key_row(app, bob).display_prefix
-    assert result.exit_code == 3, result.output
-    assert result.stdout.splitlines() == [
-        f"{prefix}\ttrue_positive\trevoked",
-        f"{unknown.display_prefix}\tfalse_positive\tnot a key of this app",
-        "line 4\tfalse_positive\tnot a key of this app",
-    ]
-    assert again.exit_code == 0, again.output
-    assert again.stdout == f"{prefix}\ttrue_positive\talready revoked\n"
-    for output in (result.stdout + result.stderr, again.stdout + again.stderr):
-        assert bob not in output and unknown.secret not in output
-    assert key_row(app, bob).revoked_reason == "pasted in the chat at https://chat.example/m/1"
-    assert client.get("/v1/clients", headers=bearer(bob)).status_code == 401
-    assert events(app)[-1] == ("leaked", {"url": "https://chat.example/m/1"})
-    assert len(messages) == 1 and prefix in messages[0]["Subject"]
-
-
-@pytest.mark.parametrize(
-    ("args", "stdin", "error"),
-    [
-        ((), "\n  \n", "No keys on stdin"),
-        (("--reason", "x" * 201), "{bob}\n", "at most 200 characters"),
-        (("--url", "https://x.test/\x07"), "{bob}\n", "printable URL"),
-    ],
-)
-def test_report_leak_refuses_without_revoking(
-    app: Flask, make_key: Any, args: tuple[str, ...], stdin: str, error: str
-) -> None:
-    bob = make_key("bob@acme.test", ["client.read"])
-    result = report_leak(app, stdin.format(bob=bob), *args)
-    assert result.exit_code in (1, 2), result.output
-    assert error in result.stderr
-    assert key_row(app, bob).revoked_at is None
 
 
 # -- the documentation ----------------------------------------------------------------

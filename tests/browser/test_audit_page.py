@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.audit_helpers import ACME_SERVICE_EVENTS, INJECTION, seed_trail
 from tests.browser.conftest import login
 from tests.browser.test_csp import CSPWatch
-from tests.test_audit_trail import ACME_SERVICE_EVENTS, INJECTION, seed_trail
 
 pytestmark = pytest.mark.browser
 
