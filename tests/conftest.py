@@ -25,6 +25,7 @@ from hypothesis import settings
 from jinja2.bccache import Bucket, BytecodeCache
 
 import tests.statements  # noqa: F401  (counts statements at the driver, from the first connection)
+from tests.pages.conftest import Browser
 from tests.xdist_groups import GroupScheduling, longest_first, xdist_group
 
 # Timing deadlines make property tests flaky on a busy 2-core machine; what they check
@@ -125,6 +126,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(skip)
     if os.environ.get("PYTEST_XDIST_WORKER") and config.getoption("dist", None) == "loadgroup":
         longest_first(items)
+
+
+# Browsers signed in as the example's people (tests/pages/conftest.py's Browser): ``bob``
+# drives the test's own ``client``; the others have clients of their own.
+@pytest.fixture
+def browser(client: FlaskClient) -> Browser:
+    return Browser(client)
+
+
+@pytest.fixture
+def bob(browser: Browser) -> Browser:
+    browser.login("bob@acme.test")
+    return browser
+
+
+@pytest.fixture
+def alice(app: Flask) -> Browser:
+    signed_in = Browser(app.test_client())
+    signed_in.login("alice@acme.test")
+    return signed_in
+
+
+@pytest.fixture
+def carol(app: Flask) -> Browser:
+    signed_in = Browser(app.test_client())
+    signed_in.login("carol@globex.test")
+    return signed_in
 
 
 @pytest.fixture(autouse=True)

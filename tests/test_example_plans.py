@@ -16,11 +16,6 @@ from tests.pages.conftest import Browser, shown_secret
 PAID_PLANS = "API keys are available on paid plans."
 
 
-@pytest.fixture
-def browser(client: Any) -> Browser:
-    return Browser(client)
-
-
 def _user(email: str) -> Any:
     from example_app.models import User, db
 

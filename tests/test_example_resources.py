@@ -159,11 +159,6 @@ def test_every_mcp_tool_sees_only_the_keys_clients(client: Any, acme: Any) -> No
 # -- the pages --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def browser(client: Any) -> Browser:
-    return Browser(client)
-
-
 def _key(app: Flask, secret: str) -> Any:
     from example_app import apikeys, db
 

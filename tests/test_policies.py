@@ -22,21 +22,6 @@ from tests.pages.conftest import Browser
 from tests.policy_helpers import key_service, org_id_of, set_rules, user_named
 from tests.statements import lookups, recorded_statements, version_checks, writes
 
-
-@pytest.fixture
-def alice(app: Flask) -> Browser:
-    browser = Browser(app.test_client())
-    browser.login("alice@acme.test")
-    return browser
-
-
-@pytest.fixture
-def bob(app: Flask) -> Browser:
-    browser = Browser(app.test_client())
-    browser.login("bob@acme.test")
-    return browser
-
-
 # -- setting a policy -------------------------------------------------------------------
 
 

@@ -16,21 +16,6 @@ from flask import Flask
 from tests.pages.conftest import PREFIX, Browser
 from tests.policy_helpers import key_service, org_id_of, policy_events_of, set_rules, user_named
 
-
-@pytest.fixture
-def alice(app: Flask) -> Browser:
-    browser = Browser(app.test_client())
-    browser.login("alice@acme.test")
-    return browser
-
-
-@pytest.fixture
-def bob(app: Flask) -> Browser:
-    browser = Browser(app.test_client())
-    browser.login("bob@acme.test")
-    return browser
-
-
 # -- the page ---------------------------------------------------------------------------
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -88,20 +87,6 @@ def _json(line: str) -> dict[str, Any]:
 
 
 # -- the pages --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def bob(client: FlaskClient) -> Browser:
-    browser = Browser(client)
-    browser.login("bob@acme.test")
-    return browser
-
-
-@pytest.fixture
-def alice(app: Flask) -> Browser:
-    browser = Browser(app.test_client())
-    browser.login("alice@acme.test")
-    return browser
 
 
 def _detail(browser: Browser, key_id: int) -> str:

@@ -58,31 +58,6 @@ class Browser:
 
 
 @pytest.fixture
-def browser(client: FlaskClient) -> Browser:
-    return Browser(client)
-
-
-@pytest.fixture
-def bob(browser: Browser) -> Browser:
-    browser.login("bob@acme.test")
-    return browser
-
-
-@pytest.fixture
-def alice(app: Flask) -> Browser:
-    b = Browser(app.test_client())
-    b.login("alice@acme.test")
-    return b
-
-
-@pytest.fixture
-def carol(app: Flask) -> Browser:
-    b = Browser(app.test_client())
-    b.login("carol@globex.test")
-    return b
-
-
-@pytest.fixture
 def db_key(app: Flask) -> Any:
     """``db_key(secret)`` -> the key row (detached copy of id and fields)."""
     from example_app import apikeys
