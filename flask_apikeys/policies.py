@@ -31,7 +31,7 @@ from .network import storable_address
 from .validation import RequestRefused
 from .verification import AuthenticationFailed, attach
 
-__all__ = ["KEEP", "MAX_POLICY_DAYS", "KeyPolicies"]
+__all__ = ["KEEP", "MAX_POLICY_DAYS", "KeyPolicies", "idle_expiry_passed"]
 
 #: The longest lifetime or idle expiry a policy may set (about ten years).
 MAX_POLICY_DAYS = 3650
@@ -227,14 +227,11 @@ class KeyPolicies(KeyLifecycle):
     def check_policy(self, key: APIKeyMixin) -> None:
         """Refuse *key*, as expired, when its organization's idle expiry has passed
         since its last use (or its creation, when never used)."""
-        policy = key.organization_policy
-        if policy is None or policy.idle_expiry_days is None:
-            return
-        last = key.last_used_at or key.created_at
-        if self.clock() - last >= dt.timedelta(days=policy.idle_expiry_days):
+        days = idle_expiry_passed(key, self.clock())
+        if days is not None:
             raise AuthenticationFailed(
                 "expired_api_key",
-                f"The API key has expired: it was not used for {policy.idle_expiry_days} days.",
+                f"The API key has expired: it was not used for {days} days.",
                 attach(self.session, key),
                 reason="idle",
             )
@@ -318,6 +315,17 @@ _NO_RULES: dict[str, Any] = {
     "idle_expiry_days": None,
     "allowed_permissions": None,
 }
+
+
+def idle_expiry_passed(key: APIKeyMixin, now: dt.datetime) -> int | None:
+    """The idle expiry (days) of *key*'s organization when *key* has gone unused that
+    long since its last use (or its creation, when never used); else ``None``."""
+    policy: APIKeyPolicyMixin | None = getattr(key, "organization_policy", None)
+    days = policy.idle_expiry_days if policy is not None else None
+    if days is None:
+        return None
+    last = key.last_used_at or key.created_at
+    return days if now - last >= dt.timedelta(days=days) else None
 
 
 def _allowed(policy: APIKeyPolicyMixin | None) -> frozenset[str] | None:

@@ -19,6 +19,7 @@ from flask_login import current_user
 from ..auth import is_key_request
 from ..models import KeyStatus, utcnow
 from ..permissions import Organization
+from ..policies import idle_expiry_passed
 from ..service import KeyService
 from ..validation import RequestRefused
 
@@ -127,20 +128,10 @@ def _status(key: Any) -> Status:
         return Status(code, "Revoked", f"Revoked {_when(key.revoked_at)}")
     if code == KeyStatus.EXPIRED:
         return Status(code, "Expired", f"Expired {_when(key.expires_at)}")
-    idle_days = _idle_expiry_passed(key)
+    idle_days = idle_expiry_passed(key, utcnow())
     if idle_days is not None:  # refused with 401 expired_api_key, so shown as expired
         return Status(KeyStatus.EXPIRED, "Expired", f"Unused for {idle_days} days")
     return Status(code, "Active", "")
-
-
-def _idle_expiry_passed(key: Any) -> int | None:
-    """The organization's idle expiry in days when *key* has been unused that long."""
-    policy = getattr(key, "organization_policy", None)  # no policy model: no rule
-    days = policy.idle_expiry_days if policy is not None else None
-    if days is None:
-        return None
-    last = _utc(key.last_used_at or key.created_at)
-    return int(days) if utcnow() - last >= dt.timedelta(days=days) else None
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
