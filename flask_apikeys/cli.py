@@ -18,6 +18,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .models import utcnow
+from .policies import key_status
 from .resources import parse_resource_specs
 from .service import KeyService
 from .validation import RequestRefused, parse_duration, parse_expiry
@@ -138,7 +139,7 @@ def list_command(user_ref: str | None, status: str | None, as_json: bool) -> Non
                 "name": key.name,
                 "owner": _owner_label(service, key),
                 "organization": key.organization_id,
-                "status": key.status_at(now),
+                "status": key_status(key, now),
                 "scopes": "full access" if key.full_access else " ".join(key.scopes or []),
                 "created": _when(key.created_at),
                 "expires": _when(key.expires_at),
@@ -172,7 +173,7 @@ def show_command(display_prefix: str) -> None:
         ("Name", key.name),
         ("Owner", _owner_label(service, key)),
         ("Organization", key.organization_id if key.organization_id is not None else "-"),
-        ("Status", key.status),
+        ("Status", key_status(key, utcnow())),
         ("Scopes", "full access" if key.full_access else ", ".join(key.scopes or [])),
         ("Created", _when(key.created_at)),
         ("Expires", _when(key.expires_at) if key.expires_at else "never"),

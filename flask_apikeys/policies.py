@@ -25,13 +25,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from .lifecycle import IssuedKey, KeyLifecycle
-from .models import APIKeyEventMixin, APIKeyMixin
+from .models import APIKeyEventMixin, APIKeyMixin, KeyStatus
 from .models_policy import APIKeyPolicyMixin
 from .network import storable_address
 from .validation import RequestRefused
 from .verification import AuthenticationFailed, attach
 
-__all__ = ["KEEP", "MAX_POLICY_DAYS", "KeyPolicies", "idle_expiry_passed"]
+__all__ = ["KEEP", "MAX_POLICY_DAYS", "KeyPolicies", "idle_expiry_passed", "key_status"]
 
 #: The longest lifetime or idle expiry a policy may set (about ten years).
 MAX_POLICY_DAYS = 3650
@@ -326,6 +326,15 @@ def idle_expiry_passed(key: APIKeyMixin, now: dt.datetime) -> int | None:
         return None
     last = key.last_used_at or key.created_at
     return days if now - last >= dt.timedelta(days=days) else None
+
+
+def key_status(key: APIKeyMixin, now: dt.datetime) -> str:
+    """:meth:`~flask_apikeys.models.APIKeyMixin.status_at`, and ``"expired"`` for an
+    active key that its organization's idle expiry holds back."""
+    status = key.status_at(now)
+    if status == KeyStatus.ACTIVE and idle_expiry_passed(key, now) is not None:
+        return KeyStatus.EXPIRED
+    return status
 
 
 def _allowed(policy: APIKeyPolicyMixin | None) -> frozenset[str] | None:

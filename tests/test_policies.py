@@ -7,6 +7,7 @@ policy page, the command line and the docs are in test_policy_admin.py.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -259,6 +260,13 @@ def test_the_pages_show_a_key_past_the_idle_expiry_as_expired(
         expired_ids = {k.id for k in key_service().list_keys(status="expired")}
     assert idle_id in expired_ids and idle_id not in active_ids
     assert globex_id in active_ids and globex_id not in expired_ids
+    # ... and so does the command line, in its status column and in `show`.
+    cli = app.test_cli_runner()
+    rows = cli.invoke(args=["apikeys", "list", "--json", "--status", "expired"]).stdout
+    listed = [json.loads(row) for row in rows.splitlines()]
+    assert {row["display_prefix"]: row["status"] for row in listed}[idle_prefix] == "expired"
+    shown = cli.invoke(args=["apikeys", "show", idle_prefix]).stdout.splitlines()
+    assert "Status:       expired" in shown
 
 
 def _probe(app: Flask) -> None:
