@@ -4,7 +4,7 @@
 
 Times, per verified request, what each design adds to the request itself:
 
-* ``buffer``: :meth:`flask_apikeys.usage.UsageBuffer.record` (a dict update under a lock);
+* ``buffer``: :meth:`flask_apikeys.service.usage.UsageBuffer.record` (a dict update under a lock);
   the flusher thread writes every few seconds, off the request path;
 * ``redis``: one pipelined round trip per request (``HINCRBY`` total, ``HINCRBY`` day,
   ``HSET`` last use), as a Redis design would need, plus a mover that still has to
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, ".")
 
-from flask_apikeys.usage import UsageBuffer
+from flask_apikeys.service.usage import UsageBuffer
 
 
 def per_call(fn: object, n: int) -> float:

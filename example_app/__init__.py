@@ -136,7 +136,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db)
     login_manager.init_app(app)
 
-    from flask_apikeys.views import create_blueprint
+    from flask_apikeys.web.pages import create_blueprint
 
     from .api import api
     from .cli import register_cli

@@ -26,6 +26,6 @@ access_log_format = '%(h)s - - %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)ss "%(a
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    from flask_apikeys.usage import flush_all
+    from flask_apikeys.service.usage import flush_all
 
     flush_all()

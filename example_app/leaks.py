@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 def init_app(app: Flask) -> None:
     """Mount the endpoint under ``/security`` and send the e-mails of *app*."""
     try:
-        from flask_apikeys.views.leaks import create_leak_blueprint
+        from flask_apikeys.web.leaks import create_leak_blueprint
 
         blueprint = create_leak_blueprint()
     except ImportError:

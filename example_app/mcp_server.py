@@ -23,7 +23,7 @@ from . import invoicing
 from .models import Client, Invoice, db
 
 if TYPE_CHECKING:
-    from flask_apikeys.mcp import MCPKeys
+    from flask_apikeys.contrib.mcp import MCPKeys
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def create_mcp() -> MCPKeys:
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
-    from flask_apikeys.mcp import MCPKeys, current_mcp_key
+    from flask_apikeys.contrib.mcp import MCPKeys, current_mcp_key
 
     keys = MCPKeys(MCPServer("ledgerly", instructions=INSTRUCTIONS))
 
@@ -78,7 +78,7 @@ def mount_mcp(app: Flask, path: str = "/mcp") -> None:
     """Serve the MCP server at *path* of *app*, when the ``mcp`` SDK is installed, and
     RFC 7662 introspection at ``/oauth/introspect`` (answered only with
     ``FLASK_APIKEYS_INTROSPECTION=true``), for MCP servers in other processes."""
-    from flask_apikeys.introspection import create_introspection_blueprint
+    from flask_apikeys.web.introspection import create_introspection_blueprint
 
     app.register_blueprint(create_introspection_blueprint(), url_prefix="/oauth")
     try:

@@ -1,7 +1,7 @@
 """The example's API description: ``/openapi.json`` and Swagger UI at ``/docs``.
 
 The key's security schemes, scopes and error responses come from
-:func:`flask_apikeys.openapi.document`; this module adds what only the example knows:
+:func:`flask_apikeys.contrib.openapi.document`; this module adds what only the example knows:
 its bodies and its own ``400``/``404`` answers. Swagger UI's files come from the
 ``swagger-ui-py`` package (no CDN); ``/docs`` sends a Content-Security-Policy of its
 own that allows nothing but this site.
@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, jsonify, send_from_directory
 from flask.typing import ResponseReturnValue
 
-from flask_apikeys import openapi
+from flask_apikeys.contrib import openapi
 
 docs = Blueprint("openapi", __name__)
 

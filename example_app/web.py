@@ -1,6 +1,6 @@
 """The example's web pages: sign in, sign out and a home page.
 
-The API-key pages themselves come from ``flask_apikeys.views``, mounted in
+The API-key pages themselves come from ``flask_apikeys.web.pages``, mounted in
 ``create_app`` at ``/settings/api-keys``.
 """
 
@@ -17,7 +17,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from flask_apikeys.auth import is_key_request
+from flask_apikeys.web.authenticate import is_key_request
 
 from .models import User, db
 

@@ -6,23 +6,23 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, has_app_context, request
 
-from . import config as _config
-from . import signals
-from .auth import RATE_LIMIT_ATTR, is_key_request, load_user_from_request
-from .expiry_schedule import schedule_expiry_warnings
-from .models import Models, build_models
-from .ratelimit import RateLimits
-from .requestlog import RequestLogBuffer
-from .requestlog_flask import log_key_requests, make_request_log
-from .resources import ResourceKind
-from .service import KeyService
-from .usage import UsageBuffer
+from .db.schema import Models, build_models
+from .service.facade import KeyService
+from .service.ratelimit import RateLimits
+from .service.requestlog import RequestLogBuffer
+from .service.resources import ResourceKind
+from .service.usage import UsageBuffer
+from .web import config as _config
+from .web import signals
+from .web.authenticate import RATE_LIMIT_ATTR, is_key_request, load_user_from_request
+from .web.expiry_schedule import schedule_expiry_warnings
+from .web.requestlog import log_key_requests, make_request_log
+from .web.state import HotPath
 
 __all__ = ["APIKeys"]
 
@@ -322,7 +322,7 @@ class APIKeys:
 
     def openapi_security_schemes(self, app: Flask | None = None) -> dict[str, dict[str, Any]]:
         """``components.securitySchemes`` for the keys (see :mod:`flask_apikeys.openapi`)."""
-        from .openapi import security_schemes
+        from .contrib.openapi import security_schemes
 
         return security_schemes(app)
 
@@ -335,23 +335,6 @@ def _environ_key(header: str) -> str:
     """Where a WSGI server puts request header *header* in the environ."""
     name = header.upper().replace("-", "_")
     return name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{name}"
-
-
-@dataclass(frozen=True)
-class HotPath:
-    """An app's configuration as the per-request key check uses it."""
-
-    service: KeyService
-    rate_limits: RateLimits
-    usage: UsageBuffer | None
-    realm: str
-    prefix: str
-    bearer: bool
-    header: str | None  # the environ key of the key header, e.g. ``HTTP_X_API_KEY``
-    query_param: str | None
-    rate_limit_headers: bool
-    audit_expired_use: bool
-    request_log: RequestLogBuffer | None = None
 
 
 def _add_rate_limit_headers(response: Response) -> Response:

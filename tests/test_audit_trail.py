@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flask_apikeys import RequestRefused
-from flask_apikeys.audit_filters import csv_cell, parse_moment, retention_cutoff
+from flask_apikeys.service.audit_filters import csv_cell, parse_moment, retention_cutoff
 from tests.audit_helpers import (
     ACME_SERVICE_EVENTS,
     NOW,

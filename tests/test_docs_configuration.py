@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flask_apikeys.config import DEFAULTS
+from flask_apikeys.web.config import DEFAULTS
 
 pytestmark = pytest.mark.backend_independent  # reads the docs and the code only
 

@@ -122,8 +122,8 @@ def test_adding_flask_apikeys_to_a_flask_migrate_app(host: HostApp) -> None:
         "sa.UniqueConstraint('key_hash')",
         "sa.UniqueConstraint('display_prefix')",
         "sa.BigInteger().with_variant(sa.Integer(), 'sqlite')",
-        "flask_apikeys.models.UTCDateTime(timezone=True)",
-        "import flask_apikeys.models",
+        "flask_apikeys.db.models.UTCDateTime(timezone=True)",
+        "import flask_apikeys.db.models",
     ):
         assert name in text, name
 

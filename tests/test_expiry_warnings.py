@@ -19,13 +19,13 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flask_apikeys import signals
-from flask_apikeys.expiry import ExpiryWarning
-from flask_apikeys.expiry_schedule import (
+from flask_apikeys.db.models import utcnow
+from flask_apikeys.service.expiry import ExpiryWarning
+from flask_apikeys.web.expiry_schedule import (
     expiring_soon,
     stop_expiry_warnings,
     warning_days,
 )
-from flask_apikeys.models import utcnow
 from tests.conftest import _configured_postgres, _fresh_schema
 from tests.pages.conftest import Browser
 from tests.smtp import smtp_server

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_apikeys import parse_key
-from flask_apikeys.network import address_allowed, parse_networks
+from flask_apikeys.keys.network import address_allowed, parse_networks
 from tests.conftest import bearer
 
 

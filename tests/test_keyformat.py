@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flask_apikeys import keyformat
-from flask_apikeys.keyformat import (
+from flask_apikeys.keys import format as keyformat
+from flask_apikeys.keys.format import (
     ALPHABET,
     KEY_PATTERN,
     KeyFormatError,

@@ -224,7 +224,7 @@ def test_a_host_with_csrf_protection_gets_the_reports_and_the_signal(
     from flask_wtf.csrf import CSRFProtect
 
     from flask_apikeys.signals import key_leaked
-    from flask_apikeys.views.leaks import create_leak_blueprint
+    from flask_apikeys.web.leaks import create_leak_blueprint
 
     app = host.app
     CSRFProtect(app)

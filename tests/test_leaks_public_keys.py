@@ -74,7 +74,7 @@ def test_keys_that_cannot_be_fetched_answer_503_without_a_fetch_per_request(
 
 def test_plain_http_keys_need_explicit_configuration(database_url: str) -> None:
     from example_app import create_app
-    from flask_apikeys.leak_signatures import GitHubPublicKeys
+    from flask_apikeys.service.leak_signatures import GitHubPublicKeys
 
     with pytest.raises(RuntimeError, match="APIKEYS_LEAK_ALLOW_HTTP"):
         create_app(
@@ -92,7 +92,7 @@ def test_without_cryptography_the_endpoint_says_what_to_install(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from example_app import create_app
-    from flask_apikeys.views.leaks import create_leak_blueprint
+    from flask_apikeys.web.leaks import create_leak_blueprint
 
     monkeypatch.setitem(sys.modules, "cryptography", None)  # import cryptography fails
     with pytest.raises(ImportError, match=re.escape("pip install 'flask-apikeys[leaks]'")):

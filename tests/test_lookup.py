@@ -15,8 +15,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from flask_apikeys import parse_key
-from flask_apikeys.lookup import KeyLookup
-from flask_apikeys.models import utcnow
+from flask_apikeys.db.lookup import KeyLookup
+from flask_apikeys.db.models import utcnow
 from tests.conftest import bearer
 from tests.statements import lookups, recorded_statements, version_checks
 

@@ -1,4 +1,4 @@
-"""flask_apikeys.openapi: the security schemes, requirements and error responses as dicts."""
+"""flask_apikeys.contrib.openapi: security schemes, requirements and error responses as dicts."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 from flask import Flask
 from flask.views import MethodView
 
-from flask_apikeys import openapi, require_key
-from flask_apikeys.config import DEFAULTS
+from flask_apikeys import require_key
+from flask_apikeys.contrib import openapi
+from flask_apikeys.web.config import DEFAULTS
 
 
 def make_app(**config: Any) -> Flask:

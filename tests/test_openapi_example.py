@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
-from flask_apikeys import openapi
+from flask_apikeys.contrib import openapi
 from tests.conftest import bearer
 
 

@@ -13,8 +13,9 @@ from flask import Flask
 from flask.views import MethodView
 from openapi_spec_validator import validate
 
-from flask_apikeys import openapi, require_key
-from flask_apikeys.openapi import APIKeysPlugin
+from flask_apikeys import require_key
+from flask_apikeys.contrib import openapi
+from flask_apikeys.contrib.apispec import APIKeysPlugin
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "openapi.md"
 EXAMPLE = re.compile(r"<!-- example:(\S+) -->\n```python\n(.*?)```", re.S)

@@ -16,8 +16,8 @@ from flask import Flask, jsonify
 from flask.testing import FlaskClient
 
 from flask_apikeys import RequestRefused, current_key, require_key
-from flask_apikeys.models import utcnow
-from flask_apikeys.validation import parse_expiry
+from flask_apikeys.db.models import utcnow
+from flask_apikeys.service.validation import parse_expiry
 from tests.conftest import bearer
 from tests.pages.conftest import Browser
 from tests.policy_helpers import key_service, org_id_of, set_rules, user_named

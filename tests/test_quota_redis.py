@@ -15,9 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_apikeys import Quota
-from flask_apikeys.quota_redis import RedisQuotaStore
-from flask_apikeys.quota_service import QuotaCounter
-from flask_apikeys.quotas import Period
+from flask_apikeys.service.quota_rules import Period
+from flask_apikeys.service.quota_stores import RedisQuotaStore
+from flask_apikeys.service.quotas import QuotaCounter
 from tests.quota_helpers import DOWN, Clock, get_clients, issue_key, quota_usage_of
 from tests.statements import recorded_statements, writes
 

@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_apikeys import Quota, RequestRefused, parse_quota
-from flask_apikeys.quotas import (
+from flask_apikeys.service.quota_rules import (
     EPOCH,
     DatabaseQuotaStore,
     Period,

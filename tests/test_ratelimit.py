@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flask_apikeys import parse_key
-from flask_apikeys.ratelimit import RateLimits
+from flask_apikeys.service.ratelimit import RateLimits
 from tests.conftest import bearer
 from tests.statements import recorded_statements, writes
 
@@ -239,7 +239,7 @@ def test_a_redis_limit_is_shared_by_every_app_using_it(
 
 def _bad(n: int) -> str:
     """A well-formed key with a good checksum that is not in the database."""
-    from flask_apikeys.keyformat import checksum
+    from flask_apikeys.keys.format import checksum
 
     random = f"{n:032d}"
     return f"fsk_{random}{checksum(random)}"

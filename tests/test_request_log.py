@@ -19,7 +19,7 @@ from flask import Flask, abort
 from flask.testing import FlaskClient
 
 from flask_apikeys import require_key
-from flask_apikeys.requestlog import RequestLogBuffer, clean_path
+from flask_apikeys.service.requestlog import RequestLogBuffer, clean_path
 from tests.conftest import bearer
 from tests.docs_examples import example_app_example
 from tests.pages.conftest import Browser

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_apikeys import flushing
-from flask_apikeys.requestlog import RequestLogBuffer
+from flask_apikeys.service import flushing
+from flask_apikeys.service.requestlog import RequestLogBuffer
 from tests.conftest import bearer
 from tests.request_log_helpers import (
     _key_id,

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flask_apikeys.models import utcnow
+from flask_apikeys.db.models import utcnow
 from tests.conftest import bearer
 
 

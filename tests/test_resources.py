@@ -167,7 +167,7 @@ def test_restrict_filters_lists_only_for_limited_keys(docs: Any) -> None:
 
 
 def test_restrict_gives_ids_the_columns_type_and_drops_the_impossible() -> None:
-    from flask_apikeys.resources import restrict_select
+    from flask_apikeys.service.resources import restrict_select
 
     stmt = restrict_select(sa.select(DOCS.c.id), {"doc": ["2", "x"]}, "doc", DOCS.c.id)
     assert stmt.compile().params == {"id_1": [2]}

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from flask_apikeys import AuthenticationFailed, RequestRefused, parse_duration, parse_expiry
-from flask_apikeys.models import utcnow
+from flask_apikeys.db.models import utcnow
 
 
 def events(host: Any, key: Any) -> list[str]:
@@ -291,7 +291,7 @@ def test_get_owned_key_hides_other_users_keys(host: Any) -> None:
 
 
 def test_signals_are_sent_for_each_change(host: Any) -> None:
-    from flask_apikeys import signals
+    from flask_apikeys.web import signals
 
     seen: list[tuple[str, Any]] = []
 

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from flask_apikeys import RequestRefused, parse_expiry
-from flask_apikeys.network import storable_address
+from flask_apikeys.keys.network import storable_address
 from tests.conftest import bearer
 
 

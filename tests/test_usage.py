@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_apikeys import parse_key, usage
-from flask_apikeys.usage import UsageBuffer, _after_fork_in_child, flush_all
+from flask_apikeys import parse_key
+from flask_apikeys.service import usage
+from flask_apikeys.service.usage import UsageBuffer, _after_fork_in_child, flush_all
 from tests.conftest import bearer
 from tests.statements import recorded_statements, writes
 

@@ -1,19 +1,18 @@
-"""MCP servers guarded by flask-apikeys keys (``pip install 'flask-apikeys[mcp]'``).
-
-See ``docs/mcp.md``. Built on the official ``mcp`` SDK, 2.x.
-"""
+"""Deprecated: :mod:`flask_apikeys.contrib.mcp` is the new home; this path goes in 0.4."""
 
 from __future__ import annotations
 
-from .http import KeyAccessToken, KeyAuthMiddleware
-from .introspect import IntrospectionTokenVerifier
-from .server import MCPKeys, current_access_token, current_mcp_key
+import warnings
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "IntrospectionTokenVerifier",
-    "KeyAccessToken",
-    "KeyAuthMiddleware",
-    "MCPKeys",
-    "current_access_token",
-    "current_mcp_key",
-]
+warnings.warn(
+    "flask_apikeys.mcp is deprecated: import from flask_apikeys.contrib.mcp"
+    " (this path goes in 0.4)",
+    DeprecationWarning,
+    stacklevel=2,
+)
+
+
+def __getattr__(name: str) -> Any:
+    return getattr(import_module("flask_apikeys.contrib.mcp"), name)

@@ -60,7 +60,7 @@ class CSPWatch:
 
 
 def _flush_usage() -> None:
-    from flask_apikeys.usage import flush_all
+    from flask_apikeys.service.usage import flush_all
 
     flush_all()
 

@@ -245,7 +245,7 @@ def fuzz(
                     f"  {report.database}: {number} requests, "
                     f"{report.server_errors} 5xx, {len(log.records)} tracebacks"
                 )
-        from flask_apikeys.usage import flush_all
+        from flask_apikeys.service.usage import flush_all
 
         flush_all()
         report.tracebacks = len(log.records)

@@ -42,7 +42,7 @@ def separate_app() -> Any:
 
 
 def _verifier() -> Any:
-    from flask_apikeys.mcp import IntrospectionTokenVerifier
+    from flask_apikeys.contrib.mcp import IntrospectionTokenVerifier
 
     return IntrospectionTokenVerifier(
         os.environ["INTROSPECTION_URL"], os.environ["INTROSPECTION_KEY"]
@@ -50,7 +50,7 @@ def _verifier() -> Any:
 
 
 def _tools(server: Any, keys: Any = None) -> Any:
-    from flask_apikeys.mcp import current_access_token
+    from flask_apikeys.contrib.mcp import current_access_token
 
     def whoami() -> dict[str, Any]:
         token = current_access_token()
@@ -75,7 +75,7 @@ def _tools(server: Any, keys: Any = None) -> Any:
 def introspecting_app() -> Any:
     from mcp.server.mcpserver import MCPServer
 
-    from flask_apikeys.mcp import MCPKeys
+    from flask_apikeys.contrib.mcp import MCPKeys
 
     keys = MCPKeys(MCPServer("introspecting"))
     _tools(keys.server, keys)

@@ -44,7 +44,7 @@ def introspect(client: Any, caller: str | None, token: str | None) -> Any:
 
 
 def test_off_by_default(client: Any, caller: str, configured: Any, keys: Keys) -> None:
-    from flask_apikeys.config import DEFAULTS
+    from flask_apikeys.web.config import DEFAULTS
 
     assert DEFAULTS["APIKEYS_INTROSPECTION"] is False
     configured["APIKEYS_INTROSPECTION"] = False

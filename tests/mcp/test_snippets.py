@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import pytest
 
-from flask_apikeys.snippets import build_snippets, env_var_name
+from flask_apikeys.web.pages.snippets import build_snippets, env_var_name
 from tests.mcp.conftest import Keys, Proc, mcp_session
 
 pytestmark = pytest.mark.servers  # starts real gunicorn and uvicorn servers
@@ -156,7 +156,7 @@ def test_x_api_key_only_app_and_env_var_setting() -> None:
 
 
 def test_the_show_once_page_builds_them_from_the_settings(mcp_app: Any) -> None:
-    from flask_apikeys.views.keys import _snippets
+    from flask_apikeys.web.pages.keys import _snippets
 
     with mcp_app.test_request_context("/", base_url="https://ledgerly.example"):
         mcp_app.config["APIKEYS_ENV_VAR"] = "LEDGERLY_API_KEY"

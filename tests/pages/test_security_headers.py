@@ -9,8 +9,8 @@ from pathlib import Path
 
 from flask_login import LoginManager
 
-from flask_apikeys.config import DEFAULTS
-from flask_apikeys.views import create_blueprint
+from flask_apikeys.web.config import DEFAULTS
+from flask_apikeys.web.pages import create_blueprint
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "flask_apikeys" / "templates" / "apikeys"
 

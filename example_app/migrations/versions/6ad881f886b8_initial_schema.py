@@ -9,7 +9,7 @@ Create Date: 2026-12-02 15:00:50.298022
 import sqlalchemy as sa
 from alembic import op
 
-import flask_apikeys.models  # noqa: F401, RUF100  (column types autogenerate names)
+import flask_apikeys.db.models  # noqa: F401, RUF100  (column types autogenerate names)
 
 # revision identifiers, used by Alembic.
 revision = "6ad881f886b8"
@@ -47,11 +47,13 @@ def upgrade():
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column("scopes", sa.JSON(), nullable=False),
         sa.Column("full_access", sa.Boolean(), nullable=False),
-        sa.Column("created_at", flask_apikeys.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", flask_apikeys.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", flask_apikeys.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", flask_apikeys.db.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", flask_apikeys.db.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", flask_apikeys.db.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("revoked_reason", sa.String(length=200), nullable=True),
-        sa.Column("last_used_at", flask_apikeys.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "last_used_at", flask_apikeys.db.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("last_used_ip", sa.String(length=45), nullable=True),
         sa.Column("usage_count", sa.BigInteger(), nullable=False),
         sa.Column("rate_limit", sa.String(length=64), nullable=True),
@@ -108,7 +110,7 @@ def upgrade():
         "api_key_events",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("event", sa.String(length=32), nullable=False),
-        sa.Column("at", flask_apikeys.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", flask_apikeys.db.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("ip", sa.String(length=45), nullable=True),
         sa.Column("details", sa.JSON(), nullable=True),
         sa.Column("key_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),

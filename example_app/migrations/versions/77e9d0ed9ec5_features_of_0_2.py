@@ -9,7 +9,7 @@ Create Date: 2026-12-02 18:26:00.377147
 import sqlalchemy as sa
 from alembic import op
 
-import flask_apikeys.models  # noqa: F401, RUF100  (column types autogenerate names)
+import flask_apikeys.db.models  # noqa: F401, RUF100  (column types autogenerate names)
 
 # revision identifiers, used by Alembic.
 revision = "77e9d0ed9ec5"
@@ -31,7 +31,7 @@ def upgrade():
         sa.Column("max_lifetime_days", sa.Integer(), nullable=True),
         sa.Column("idle_expiry_days", sa.Integer(), nullable=True),
         sa.Column("allowed_permissions", sa.JSON(), nullable=True),
-        sa.Column("updated_at", flask_apikeys.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", flask_apikeys.db.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_by_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["organization_id"],
@@ -45,7 +45,9 @@ def upgrade():
     )
     op.create_table(
         "api_key_quota_counters",
-        sa.Column("period_start", flask_apikeys.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "period_start", flask_apikeys.db.models.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("used", sa.BigInteger(), nullable=False),
         sa.Column("key_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
@@ -57,7 +59,7 @@ def upgrade():
     op.create_table(
         "api_key_requests",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("at", flask_apikeys.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", flask_apikeys.db.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("method", sa.String(length=16), nullable=False),
         sa.Column("path", sa.String(length=255), nullable=False),
         sa.Column("status", sa.SmallInteger(), nullable=False),

@@ -1,0 +1,183 @@
+"""Who holds what: the host's loaders, and the rules built on them.
+
+Layer 3. :class:`Permissions` is the base of every part of
+:class:`~flask_apikeys.KeyService`: it holds the session, the models and the
+settings, and answers the questions every other part asks — what a user holds in an
+organization now, whether they may create or manage keys, and what a key may do
+(its scopes ∩ what its owner holds *now*).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, scoped_session
+
+from ..db.models import APIKeyMixin, utcnow
+from ..db.schema import Models
+from ..keys import format as keyformat
+from ..keys.drafts import KeyDraft, policy_with_draft
+
+__all__ = ["CreationPolicy", "Organization", "Permissions"]
+
+PermissionsLoader = Callable[[Any, Any], Iterable[str]]
+OrganizationsLoader = Callable[[Any], Iterable[Any]]
+#: ``policy(user, organization_id)``, or ``policy(user, organization_id, key)`` to see the
+#: key asked for (:mod:`~flask_apikeys.drafts`): a message refuses creation, ``None`` allows.
+CreationPolicy = Callable[..., "str | None"]
+#: ``listener(event, key, **data)``: told of every change (the extension sends signals).
+EventListener = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class Organization:
+    """An organization as the pages and the CLI show it."""
+
+    id: Any
+    name: str
+
+
+class Permissions:
+    """The settings and the permission rules shared by every part of the service.
+
+    *session* is a SQLAlchemy session (Flask-SQLAlchemy's ``db.session`` works);
+    *permissions* gives what a user holds in an organization (``None`` for keys
+    without one); *organizations* gives the organizations a user belongs to.
+    """
+
+    def __init__(
+        self,
+        session: Session | scoped_session[Session],
+        models: Models,
+        *,
+        prefix: str,
+        permissions: PermissionsLoader,
+        organizations: OrganizationsLoader | None = None,
+        pepper: bytes | None = None,
+        create_permission: str = "api_key.create",
+        manage_permission: str = "api_key.manage",
+        known_permissions: Mapping[str, str] | None = None,
+        max_lifetime: dt.timedelta | None = None,
+        creation_policy: CreationPolicy | None = None,
+        on_event: EventListener | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+        sensitive_permissions: Collection[str] = (),
+        grantable_sensitive_permissions: Collection[str] = (),
+    ) -> None:
+        self.session = session
+        self.models = models
+        self.prefix = keyformat.validate_prefix(prefix)
+        self.pepper = pepper
+        self.create_permission = create_permission
+        self.manage_permission = manage_permission
+        self.known_permissions = known_permissions
+        self.max_lifetime = max_lifetime
+        self.creation_policy = policy_with_draft(creation_policy)
+        self.clock = clock
+        self._permissions = permissions
+        self._organizations = organizations
+        self._on_event = on_event
+        self._user_pk: str = sa.inspect(models.User).primary_key[0].key
+        #: Permissions that govern keys (``api_key.*``, the create and manage permissions)
+        #: and any the host marks: never on a key, unless opted in below.
+        self.sensitive_permissions = frozenset(
+            {create_permission, manage_permission, *sensitive_permissions}
+        )
+        #: Sensitive permissions a key may hold when chosen by name (never through
+        #: full access).
+        self.grantable_sensitive_permissions = frozenset(grantable_sensitive_permissions)
+
+    def hash(self, secret: str) -> str:
+        return keyformat.hash_secret(secret, self.pepper)
+
+    def user_id(self, user: Any) -> Any:
+        return getattr(user, self._user_pk)
+
+    @staticmethod
+    def is_active(user: Any) -> bool:
+        """Whether *user* may still use keys (``user.is_active``; true when absent)."""
+        return bool(getattr(user, "is_active", True))
+
+    def permissions_of(self, user: Any, organization_id: Any = None) -> frozenset[str]:
+        """What *user* holds in *organization_id* now, as the host's loader says."""
+        return frozenset(self._permissions(user, organization_id))
+
+    def organizations_of(self, user: Any) -> list[Organization]:
+        if self._organizations is None:
+            return []
+        found = []
+        for org in self._organizations(user):
+            if isinstance(org, Organization):
+                found.append(org)
+            else:
+                org_id = self.models.coerce_organization_id(org.id)
+                found.append(Organization(org_id, str(getattr(org, "name", org_id))))
+        return found
+
+    def managed_organizations(self, user: Any) -> list[Organization]:
+        """The organizations of *user* in which they hold the manage permission."""
+        return [o for o in self.organizations_of(user) if self.can_manage_organization(user, o.id)]
+
+    def can_manage_organization(self, user: Any, organization_id: Any) -> bool:
+        return organization_id is not None and self.manage_permission in self.permissions_of(
+            user, organization_id
+        )
+
+    def is_sensitive(self, permission: str) -> bool:
+        """Whether *permission* governs keys (or the host marked it): not for keys."""
+        return permission.startswith("api_key.") or permission in self.sensitive_permissions
+
+    def may_hold(self, permission: str) -> bool:
+        """Whether a key may hold *permission* when chosen by name."""
+        return (
+            not self.is_sensitive(permission) or permission in self.grantable_sensitive_permissions
+        )
+
+    def grantable_permissions(self, user: Any, organization_id: Any = None) -> frozenset[str]:
+        """The permissions *user* may put on a new key in *organization_id*."""
+        held = self.permissions_of(user, organization_id)
+        if self.known_permissions is not None:
+            held &= frozenset(self.known_permissions)
+        return frozenset(p for p in held if self.may_hold(p))
+
+    def creation_refusal(
+        self, user: Any, organization_id: Any = None, draft: KeyDraft | None = None
+    ) -> str | None:
+        """Why *user* cannot create a key in *organization_id* now; ``None`` if they can.
+
+        The one place that decides it: pages ask before showing the form, and
+        :meth:`~flask_apikeys.KeyService.issue` asks again when the form comes back,
+        with the key asked for as *draft* (a policy taking a third argument sees it).
+        """
+        if not self.is_active(user):
+            return "This user is not active."
+        if self.create_permission not in self.permissions_of(user, organization_id):
+            return f"You need the '{self.create_permission}' permission to create API keys."
+        if self.creation_policy is not None:
+            refusal = self.creation_policy(user, organization_id, draft)
+            if refusal:
+                # A Refusal (a str) keeps its link for the pages.
+                return refusal if isinstance(refusal, str) else str(refusal)
+        return None
+
+    def effective_scopes(self, key: APIKeyMixin, owner: Any) -> frozenset[str]:
+        """Key scopes ∩ what the owner holds now; full access is the latter. Sensitive
+        permissions only when opted in and chosen by name, never through full access."""
+        held = self.permissions_of(owner, key.organization_id)
+        if key.full_access:
+            return frozenset(p for p in held if not self.is_sensitive(p))
+        return frozenset(p for p in held.intersection(key.scopes or ()) if self.may_hold(p))
+
+    def may_change(self, key: APIKeyMixin, actor: Any) -> bool:
+        """Owners, admins of the key's organization and operators (no actor) may."""
+        if actor is None or self.user_id(actor) == key.owner_id:
+            return True
+        return self.can_manage_organization(actor, key.organization_id)
+
+    def _emit(self, event: str, key: APIKeyMixin, **data: Any) -> None:
+        if self._on_event is not None:
+            self._on_event(event, key, **data)

@@ -1,0 +1,360 @@
+"""Organization policies: the longest key lifetime, idle expiry, the permissions keys may hold.
+
+Layer 3. An admin of an organization (``api_key.manage``) or an operator sets them with
+:meth:`KeyPolicies.set_policy`; each change is an audit event of the organization
+(``policy_changed``, with the rules before and after). They bind:
+
+* **creation** — a new key must expire within the organization's maximum lifetime (on
+  top of ``APIKEYS_MAX_LIFETIME``) and may hold only allowed permissions; a rotation
+  keeps the key's lifetime, cut to the maximum;
+* **every request** — a key unused (since its last use, or its creation) for the idle
+  expiry is refused as expired, and its effective scopes are also cut to the allowed
+  permissions, so narrowing a policy takes effect on existing keys at once.
+
+The request checks read the policy the key lookup loaded with the key, in its one SELECT:
+they cost no query, with or without a policy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Collection, Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..db.models import APIKeyEventMixin, APIKeyMixin, KeyStatus
+from ..db.policy import APIKeyPolicyMixin
+from ..keys.network import storable_address
+from .lifecycle import IssuedKey, KeyLifecycle
+from .validation import RequestRefused
+from .verify import AuthenticationFailed, attach
+
+__all__ = ["KEEP", "MAX_POLICY_DAYS", "KeyPolicies", "idle_expiry_passed", "key_status"]
+
+#: The longest lifetime or idle expiry a policy may set (about ten years).
+MAX_POLICY_DAYS = 3650
+_PERMISSION_MAX_LENGTH = 100
+#: The audit event of a policy change.
+POLICY_CHANGED = "policy_changed"
+
+
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+#: For :meth:`KeyPolicies.set_policy`: leave this rule as it is.
+KEEP = _Keep.KEEP
+
+
+class KeyPolicies(KeyLifecycle):
+    """The organization-policy part of :class:`~flask_apikeys.KeyService`."""
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def policy_of(self, organization_id: Any) -> APIKeyPolicyMixin | None:
+        """The policy of *organization_id*, or ``None`` when it has none."""
+        org_id = self.models.coerce_organization_id_or_none(organization_id)
+        if org_id is None:
+            return None
+        return self.session.get(self._policy_model(), org_id)
+
+    def lifetime_limit(self, organization_id: Any = None) -> dt.timedelta | None:
+        """The longest lifetime of a new key in *organization_id*: the shorter of
+        ``APIKEYS_MAX_LIFETIME`` and the organization's maximum (``None``: no limit)."""
+        limits = [self.max_lifetime] if self.max_lifetime is not None else []
+        policy = self.policy_of(organization_id)
+        if policy is not None and policy.max_lifetime_days is not None:
+            limits.append(dt.timedelta(days=policy.max_lifetime_days))
+        return min(limits, default=None)
+
+    def keys_outliving_policy(self, organization_id: Any) -> list[APIKeyMixin]:
+        """Usable keys of *organization_id* that expire later than its maximum lifetime
+        allows from now, or never: what an admin may want to rotate or revoke."""
+        policy = self.policy_of(organization_id)
+        if policy is None or policy.max_lifetime_days is None:
+            return []
+        APIKey = self.models.APIKey
+        now = self.clock()
+        bound = now + _with_slack(policy.max_lifetime_days)
+        stmt = (
+            self.keys_query(organization_id=policy.organization_id)
+            .where(self.usable_clause(now))
+            .where(sa.or_(APIKey.expires_at.is_(None), APIKey.expires_at > bound))
+        )
+        return list(self.session.scalars(stmt))
+
+    def policy_events(self, organization_id: Any, limit: int = 20) -> list[APIKeyEventMixin]:
+        """The policy changes of *organization_id*, newest first."""
+        Event = self.models.APIKeyEvent
+        org_id = self.models.coerce_organization_id_or_none(organization_id)
+        if org_id is None:
+            return []
+        stmt = (
+            sa.select(Event)
+            .where(
+                Event.organization_id == org_id,
+                Event.key_id.is_(None),
+                Event.event == POLICY_CHANGED,
+            )
+            .order_by(Event.at.desc(), Event.id.desc())
+            .limit(limit)
+        )
+        return list(self.session.scalars(stmt))
+
+    # -- changing --------------------------------------------------------------------------
+
+    def set_policy(
+        self,
+        organization_id: Any,
+        *,
+        max_lifetime_days: int | _Keep | None = KEEP,
+        idle_expiry_days: int | _Keep | None = KEEP,
+        allowed_permissions: Iterable[str] | _Keep | None = KEEP,
+        actor: Any = None,
+        ip: str | None = None,
+    ) -> APIKeyPolicyMixin | None:
+        """Change the rules of *organization_id*; ``None`` lifts a rule, :data:`KEEP`
+        (the default) leaves it. Returns the policy (``None`` once every rule is lifted).
+
+        Allowed to admins of the organization and to operators (no *actor*). A change
+        is audited as ``policy_changed`` with the rules before and after; no change, no
+        event. Raises :class:`~flask_apikeys.RequestRefused` with a message.
+        """
+        if organization_id is None or organization_id == "":
+            raise RequestRefused("Choose an organization.", field="organization")
+        org_id = self.models.coerce_organization_id_or_none(organization_id)
+        if org_id is None:
+            raise RequestRefused(
+                f"There is no organization {str(organization_id)[:40]!r}.", field="organization"
+            )
+        if actor is not None and not self.can_manage_organization(actor, org_id):
+            raise RequestRefused(
+                f"You need the '{self.manage_permission}' permission in this organization."
+            )
+        current = self.policy_of(org_id)
+        before = current.rules() if current is not None else _NO_RULES
+        after = dict(before)
+        if max_lifetime_days is not KEEP:
+            after["max_lifetime_days"] = _clean_days(
+                max_lifetime_days, "max_lifetime_days", "The maximum lifetime"
+            )
+        if idle_expiry_days is not KEEP:
+            after["idle_expiry_days"] = _clean_days(
+                idle_expiry_days, "idle_expiry_days", "The idle expiry"
+            )
+        if allowed_permissions is not KEEP:
+            after["allowed_permissions"] = self._clean_allowed(allowed_permissions)
+        if after == before:
+            return current
+        now = self.clock()
+        policy = current
+        if all(value is None for value in after.values()):
+            if current is not None:
+                self.session.delete(current)
+            policy = None
+        else:
+            if policy is None:
+                policy = self._policy_model()(organization_id=org_id)
+                self.session.add(policy)
+            policy.max_lifetime_days = after["max_lifetime_days"]
+            policy.idle_expiry_days = after["idle_expiry_days"]
+            policy.allowed_permissions = after["allowed_permissions"]
+            policy.updated_at = now
+            policy.updated_by_id = self.user_id(actor) if actor is not None else None
+        self.session.add(
+            self.models.APIKeyEvent(
+                key_id=None,
+                organization_id=org_id,
+                event=POLICY_CHANGED,
+                actor_id=self.user_id(actor) if actor is not None else None,
+                at=now,
+                ip=storable_address(ip),
+                details={"before": before, "after": after},
+            )
+        )
+        try:
+            self.session.commit()
+        except sa.exc.IntegrityError:  # a foreign key to the host's organizations
+            self.session.rollback()
+            raise RequestRefused(
+                f"There is no organization {str(org_id)[:40]!r}.", field="organization"
+            ) from None
+        return policy
+
+    # -- what the rest of the service asks -------------------------------------------------
+
+    def grantable_permissions(self, user: Any, organization_id: Any = None) -> frozenset[str]:
+        """The permissions *user* may put on a new key in *organization_id*, within the
+        organization's allowed permissions."""
+        grantable = super().grantable_permissions(user, organization_id)
+        allowed = _allowed(self.policy_of(organization_id))
+        return grantable if allowed is None else grantable & allowed
+
+    def effective_scopes(self, key: APIKeyMixin, owner: Any) -> frozenset[str]:
+        """What *key* may do now, within its organization's allowed permissions."""
+        scopes = super().effective_scopes(key, owner)
+        allowed = _allowed(key.organization_policy)
+        return scopes if allowed is None else scopes & allowed
+
+    def idle_clause(
+        self, now: dt.datetime, organization_id: Any = None
+    ) -> sa.ColumnElement[bool] | None:
+        """Keys unused for their organization's idle expiry (of *organization_id*, or of
+        every organization), as :meth:`check_policy` judges them: one small SELECT of
+        the organizations that set one."""
+        Policy = self.models.APIKeyPolicy
+        if Policy is None:
+            return None
+        rules = sa.select(Policy.organization_id, Policy.idle_expiry_days).where(
+            Policy.idle_expiry_days.is_not(None)
+        )
+        if organization_id is not None:
+            org_id = self.models.coerce_organization_id_or_none(organization_id)
+            rules = rules.where(Policy.organization_id == org_id)
+        APIKey = self.models.APIKey
+        last = sa.func.coalesce(APIKey.last_used_at, APIKey.created_at)
+        idle = [
+            sa.and_(APIKey.organization_id == org, last <= now - dt.timedelta(days=days))
+            for org, days in self.session.execute(rules)
+        ]
+        if not idle:
+            return None
+        # (Never NULL, so that NOT of it keeps the keys of no organization.)
+        return sa.and_(APIKey.organization_id.is_not(None), sa.or_(*idle))
+
+    def check_policy(self, key: APIKeyMixin) -> None:
+        """Refuse *key*, as expired, when its organization's idle expiry has passed
+        since its last use (or its creation, when never used)."""
+        days = idle_expiry_passed(key, self.clock())
+        if days is not None:
+            raise AuthenticationFailed(
+                "expired_api_key",
+                f"The API key has expired: it was not used for {days} days.",
+                attach(self.session, key),
+                reason="idle",
+            )
+
+    def _check_scopes(
+        self, owner: Any, organization_id: Any, scopes: Collection[str], full_access: bool
+    ) -> list[str]:
+        chosen = super()._check_scopes(owner, organization_id, scopes, full_access)
+        allowed = _allowed(self.policy_of(organization_id))
+        if allowed is not None:
+            for scope in chosen:
+                if scope not in allowed:
+                    raise RequestRefused(
+                        f"This organization's policy does not allow keys to hold '{scope}'.",
+                        field="scopes",
+                    )
+        return chosen
+
+    def _check_expiry(
+        self, expires_at: dt.datetime | None, now: dt.datetime, organization_id: Any = None
+    ) -> None:
+        super()._check_expiry(expires_at, now, organization_id)
+        policy = self.policy_of(organization_id)
+        days = policy.max_lifetime_days if policy is not None else None
+        if days is not None and (expires_at is None or expires_at > now + _with_slack(days)):
+            raise RequestRefused(
+                f"This organization's keys must expire within {days} days.", field="expires"
+            )
+
+    def _create(self, **fields: Any) -> IssuedKey:
+        # A rotation keeps the key's lifetime, within today's limit.
+        if fields.get("rotated_from") is not None:
+            limit = self.lifetime_limit(fields["organization_id"])
+            if limit is not None:
+                latest = fields["now"] + limit
+                expires_at = fields["expires_at"]
+                if expires_at is None or expires_at > latest:
+                    fields["expires_at"] = latest
+        return super()._create(**fields)
+
+    def _policy_model(self) -> type[APIKeyPolicyMixin]:
+        model = self.models.APIKeyPolicy
+        if model is None:
+            raise RuntimeError("these models have no policy table: make them with build_models")
+        return model
+
+    def _clean_allowed(self, permissions: Iterable[str] | None) -> list[str] | None:
+        if permissions is None:
+            return None
+        if isinstance(permissions, str):
+            permissions = [permissions]
+        cleaned: set[str] = set()
+        for name in permissions:
+            if (
+                not isinstance(name, str)
+                or not name
+                or len(name) > _PERMISSION_MAX_LENGTH
+                or not name.isprintable()
+            ):
+                raise RequestRefused("Permissions must be names.", field="allowed_permissions")
+            if not self.may_hold(name):
+                raise RequestRefused(
+                    f"'{name}' governs API keys themselves and cannot be put on a key.",
+                    field="allowed_permissions",
+                )
+            if self.known_permissions is not None and name not in self.known_permissions:
+                raise RequestRefused(
+                    f"Unknown permission {name[:80]!r}.", field="allowed_permissions"
+                )
+            cleaned.add(name)
+        if not cleaned:
+            raise RequestRefused(
+                "Allow at least one permission, or let keys hold any.",
+                field="allowed_permissions",
+            )
+        return sorted(cleaned)
+
+
+_NO_RULES: dict[str, Any] = {
+    "max_lifetime_days": None,
+    "idle_expiry_days": None,
+    "allowed_permissions": None,
+}
+
+
+def idle_expiry_passed(key: APIKeyMixin, now: dt.datetime) -> int | None:
+    """The idle expiry (days) of *key*'s organization when *key* has gone unused that
+    long since its last use (or its creation, when never used); else ``None``."""
+    policy: APIKeyPolicyMixin | None = getattr(key, "organization_policy", None)
+    days = policy.idle_expiry_days if policy is not None else None
+    if days is None:
+        return None
+    last = key.last_used_at or key.created_at
+    return days if now - last >= dt.timedelta(days=days) else None
+
+
+def key_status(key: APIKeyMixin, now: dt.datetime) -> str:
+    """:meth:`~flask_apikeys.models.APIKeyMixin.status_at`, and ``"expired"`` for an
+    active key that its organization's idle expiry holds back."""
+    status = key.status_at(now)
+    if status == KeyStatus.ACTIVE and idle_expiry_passed(key, now) is not None:
+        return KeyStatus.EXPIRED
+    return status
+
+
+def _allowed(policy: APIKeyPolicyMixin | None) -> frozenset[str] | None:
+    if policy is None or policy.allowed_permissions is None:
+        return None
+    return frozenset(policy.allowed_permissions)
+
+
+def _with_slack(days: int) -> dt.timedelta:
+    # A date picked on the form means "through that day": up to a day past the limit.
+    return dt.timedelta(days=days + 1)
+
+
+def _clean_days(value: Any, field: str, label: str) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestRefused(f"{label} must be a number of days.", field=field)
+    if not 1 <= value <= MAX_POLICY_DAYS:
+        raise RequestRefused(f"{label} must be between 1 and {MAX_POLICY_DAYS} days.", field=field)
+    return value

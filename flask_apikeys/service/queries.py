@@ -1,0 +1,200 @@
+"""Reading keys for pages and the CLI: lists, filters, pages, events and usage.
+
+Layer 3. Nothing here writes. Ids that come from URLs or forms are checked here, so
+another user's or another organization's key is simply not found.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from ..db.models import APIKeyEventMixin, APIKeyMixin, KeyStatus
+from .access import Permissions
+from .validation import RequestRefused
+
+__all__ = ["KeyQueries", "KeySelect"]
+
+#: A SELECT of keys. (Its row type is spelled differently by SQLAlchemy 2.0 and 2.1.)
+KeySelect = sa.Select[Any]
+
+
+class KeyQueries(Permissions):
+    """The read side of :class:`~flask_apikeys.KeyService`."""
+
+    def usable_clause(self, now: dt.datetime | None = None) -> sa.ColumnElement[bool]:
+        """The one place that says which keys still authenticate."""
+        now = now or self.clock()
+        APIKey = self.models.APIKey
+        return sa.and_(
+            sa.or_(APIKey.revoked_at.is_(None), APIKey.revoked_at > now),
+            sa.or_(APIKey.expires_at.is_(None), APIKey.expires_at > now),
+        )
+
+    def idle_clause(
+        self, now: dt.datetime, organization_id: Any = None
+    ) -> sa.ColumnElement[bool] | None:
+        """The keys that their organization's idle expiry holds back, or ``None`` when
+        no organization has one. (Organization policies, in
+        :class:`~flask_apikeys.policies.KeyPolicies`, give the rule.)"""
+        return None
+
+    def keys_query(
+        self,
+        *,
+        owner: Any = None,
+        organization_id: Any = None,
+        status: str | None = None,
+        search: str | None = None,
+        sort: str | None = None,
+    ) -> KeySelect:
+        """A SELECT of keys, filtered as asked and ordered by ``created`` (newest first,
+        the default), ``usage`` or ``last_used``; callers paginate it."""
+        APIKey = self.models.APIKey
+        now = self.clock()
+        stmt = sa.select(APIKey)
+        if self.models.APIKeyPolicy is not None:  # the pages show idle keys as expired
+            stmt = stmt.options(selectinload(APIKey.organization_policy))
+        if owner is not None:
+            stmt = stmt.where(APIKey.owner_id == self.user_id(owner))
+        if organization_id is not None:
+            stmt = stmt.where(
+                APIKey.organization_id
+                == self.models.coerce_organization_id_or_none(organization_id)
+            )
+        # Keys held back by their organization's idle expiry are listed as expired.
+        idle = self.idle_clause(now, organization_id) if status else None
+        if status == KeyStatus.ACTIVE:
+            stmt = stmt.where(self.usable_clause(now))
+            if idle is not None:
+                stmt = stmt.where(sa.not_(idle))
+        elif status == KeyStatus.REVOKED:
+            stmt = stmt.where(APIKey.revoked_at.is_not(None), APIKey.revoked_at <= now)
+        elif status == KeyStatus.EXPIRED:
+            expired = sa.and_(APIKey.expires_at.is_not(None), APIKey.expires_at <= now)
+            stmt = stmt.where(
+                sa.or_(APIKey.revoked_at.is_(None), APIKey.revoked_at > now),
+                expired if idle is None else sa.or_(expired, idle),
+            )
+        elif status is not None:
+            raise RequestRefused(f"Unknown status {status[:20]!r}.", field="status")
+        # Free text from a search box: what cannot be typed (NUL and other control
+        # characters, which PostgreSQL refuses) is left out rather than refused.
+        search = "".join(ch for ch in search if ch.isprintable()) if search else None
+        if search:
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = f"%{escaped}%"
+            stmt = stmt.where(
+                sa.or_(
+                    APIKey.name.ilike(pattern, escape="\\"),
+                    APIKey.display_prefix.ilike(pattern, escape="\\"),
+                )
+            )
+        if sort in (None, "", "created"):
+            return stmt.order_by(APIKey.created_at.desc(), APIKey.id.desc())
+        if sort == "usage":
+            return stmt.order_by(APIKey.usage_count.desc(), APIKey.id.desc())
+        if sort == "last_used":
+            return stmt.order_by(
+                APIKey.last_used_at.is_(None), APIKey.last_used_at.desc(), APIKey.id.desc()
+            )
+        raise RequestRefused(f"Unknown sort {sort[:20]!r}.", field="sort")
+
+    def list_keys(self, **filters: Any) -> list[APIKeyMixin]:
+        return list(self.session.scalars(self.keys_query(**filters)))
+
+    def page_of(self, stmt: KeySelect, page: int, per_page: int) -> tuple[list[APIKeyMixin], int]:
+        """Page *page* (from 1) of *stmt* and the total number of rows."""
+        total = self.session.execute(
+            sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
+        ).scalar_one()
+        page = max(1, page)
+        rows = self.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page))
+        return list(rows), int(total)
+
+    def get_key(self, key_id: Any) -> APIKeyMixin | None:
+        """Key *key_id* (any int-like value; anything else finds nothing)."""
+        try:
+            key_id = int(key_id)
+        except (TypeError, ValueError):
+            return None
+        if not -(2**63) <= key_id < 2**63:
+            return None
+        return self.session.get(self.models.APIKey, key_id)
+
+    def get_owned_key(self, user: Any, key_id: Any) -> APIKeyMixin | None:
+        """*user*'s own key *key_id*, or ``None`` (also for other users' keys)."""
+        key = self.get_key(key_id)
+        if key is None or key.owner_id != self.user_id(user):
+            return None
+        return key
+
+    def get_managed_key(self, admin: Any, key_id: Any) -> APIKeyMixin | None:
+        """Key *key_id* if *admin* manages its organization, else ``None``."""
+        key = self.get_key(key_id)
+        if key is None or not self.can_manage_organization(admin, key.organization_id):
+            return None
+        return key
+
+    def get_by_display_prefix(self, display_prefix: str) -> APIKeyMixin | None:
+        APIKey = self.models.APIKey
+        return self.session.execute(
+            sa.select(APIKey).where(APIKey.display_prefix == display_prefix)
+        ).scalar_one_or_none()
+
+    def usable_keys_of(self, owner: Any, organization_id: Any = None) -> list[APIKeyMixin]:
+        """The keys of *owner* (in *organization_id*, when given) that still work."""
+        stmt = self.keys_query(owner=owner, organization_id=organization_id)
+        return list(self.session.scalars(stmt.where(self.usable_clause())))
+
+    def usable_key_counts(self, organization_id: Any) -> dict[Any, int]:
+        """How many working keys each owner has in *organization_id*, in one query."""
+        APIKey = self.models.APIKey
+        stmt = (
+            sa.select(APIKey.owner_id, sa.func.count())
+            .where(
+                APIKey.organization_id
+                == self.models.coerce_organization_id_or_none(organization_id),
+                self.usable_clause(),
+            )
+            .group_by(APIKey.owner_id)
+        )
+        return {owner_id: int(count) for owner_id, count in self.session.execute(stmt)}
+
+    def key_owners(self, organization_id: Any) -> list[Any]:
+        """Users owning at least one key in *organization_id*, ordered by id."""
+        APIKey, User = self.models.APIKey, self.models.User
+        user_pk = getattr(User, self._user_pk)
+        owner_ids = sa.select(APIKey.owner_id).where(
+            APIKey.organization_id == self.models.coerce_organization_id_or_none(organization_id)
+        )
+        stmt = sa.select(User).where(user_pk.in_(owner_ids)).order_by(user_pk)
+        return list(self.session.execute(stmt).unique().scalars())
+
+    def events(self, key: APIKeyMixin, limit: int = 100) -> list[APIKeyEventMixin]:
+        """The audit events of *key*, newest first."""
+        Event = self.models.APIKeyEvent
+        stmt = (
+            sa.select(Event)
+            .where(Event.key_id == key.id)
+            .order_by(Event.at.desc(), Event.id.desc())
+            .limit(limit)
+        )
+        return list(self.session.execute(stmt).scalars())
+
+    def daily_usage(self, key: APIKeyMixin, days: int = 30) -> list[tuple[dt.date, int]]:
+        """Calls per UTC day for the last *days* days, oldest first, zeros included."""
+        Usage = self.models.APIKeyUsageDay
+        today = self.clock().date()
+        first = today - dt.timedelta(days=days - 1)
+        rows = self.session.execute(
+            sa.select(Usage.day, Usage.count).where(Usage.key_id == key.id, Usage.day >= first)
+        ).all()
+        counts = {day: int(count) for day, count in rows}
+        return [
+            (first + dt.timedelta(days=n), counts.get(first + dt.timedelta(days=n), 0))
+            for n in range(days)
+        ]

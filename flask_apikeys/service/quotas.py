@@ -1,0 +1,288 @@
+"""Keys' quotas in the service: set them (audited), read their usage, spend them.
+
+Layer 3. :class:`QuotaCounter` counts in a store of :mod:`~flask_apikeys.quotas` (or
+:mod:`~flask_apikeys.quota_redis`) and decides what an outage of the store means.
+
+Like rate limits, only an admin of the key's organization or an operator sets a quota
+(``quota_changed`` in the audit trail). A rotation gives the new key the old one's
+quota and its counter: the period is counted once, however often the key is rotated,
+and a key in its grace period shares the count with its successor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..db.models import APIKeyMixin, utcnow
+from .lifecycle import IssuedKey, KeyLifecycle
+from .quota_rules import (
+    DatabaseQuotaStore,
+    Period,
+    Quota,
+    QuotaDecision,
+    QuotaStore,
+    QuotaUsage,
+    current_period,
+    parse_quota,
+    quota_timezone,
+)
+from .validation import RequestRefused
+
+__all__ = ["KeyQuotas", "QuotaCounter"]
+
+logger = logging.getLogger("flask_apikeys")
+
+
+class QuotaCounter:
+    """Counts calls against quotas in *store*, with periods in *timezone*.
+
+    When the store fails (Redis unreachable), *fail_open* decides: serve uncounted
+    (default) or refuse. One warning is logged when an outage starts and one when it
+    ends; meanwhile the store is tried again every *retry_after_failure* seconds.
+    """
+
+    def __init__(
+        self,
+        store: QuotaStore,
+        *,
+        timezone: str | dt.tzinfo | None = "UTC",
+        fail_open: bool = True,
+        retry_after_failure: float = 5.0,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.timezone = quota_timezone(timezone)
+        self.fail_open = fail_open
+        self.retry_after_failure = retry_after_failure
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._down_until = 0.0
+        self._outage = False
+
+    def period(self, quota: Quota, now: dt.datetime | None = None) -> Period:
+        return current_period(quota, now or self.clock(), self.timezone)
+
+    def spend(self, quota: Quota) -> QuotaDecision:
+        """Count one call against *quota* if it has room; say whether it may proceed."""
+        if quota.counter_id is None:
+            raise ValueError("only a key's quota (Quota.of(key)) can be spent")
+        now = self.clock()
+        period = self.period(quota, now)
+        if self._down_until > time.monotonic():
+            return self._unavailable(quota, period, now)
+        try:
+            used = self.store.spend(quota.counter_id, period, quota.limit, now)
+        except Exception as error:
+            self._failed("counting a call", error)
+            return self._unavailable(quota, period, now)
+        self._answered()
+        return QuotaDecision(used is not None, quota, period, now, used)
+
+    def usage(self, quotas: Mapping[int, Quota]) -> dict[int, QuotaUsage]:
+        """The current period's usage of each quota in *quotas* (by key id), in one
+        query; empty when the store cannot answer."""
+        now = self.clock()
+        periods = {key_id: self.period(q, now) for key_id, q in quotas.items()}
+        wanted = [(q.counter_id, periods[k]) for k, q in quotas.items() if q.counter_id]
+        try:
+            counts = self.store.used(wanted)
+        except Exception as error:
+            self._failed("reading quota usage", error)
+            return {}
+        self._answered()
+        usage = {}
+        for key_id, quota in quotas.items():
+            period = periods[key_id]
+            used = counts.get((quota.counter_id or 0, period.start), 0)
+            usage[key_id] = QuotaUsage(quota, used, period)
+        return usage
+
+    def _unavailable(self, quota: Quota, period: Period, now: dt.datetime) -> QuotaDecision:
+        return QuotaDecision(
+            self.fail_open, quota, period, now, None, unavailable_for=self.retry_after_failure
+        )
+
+    def _failed(self, what: str, error: Exception) -> None:
+        with self._lock:
+            if not self._outage:
+                self._outage = True
+                logger.warning(
+                    "flask-apikeys quota storage failed %s (%s: %s); failing %s until it "
+                    "answers again (retried every %ss)",
+                    what,
+                    type(error).__name__,
+                    str(error)[:200],
+                    "open" if self.fail_open else "closed",
+                    self.retry_after_failure,
+                )
+            self._down_until = time.monotonic() + self.retry_after_failure
+
+    def _answered(self) -> None:
+        if self._outage:
+            with self._lock:
+                if self._outage:
+                    self._outage = False
+                    logger.warning("flask-apikeys quota storage answers again")
+
+
+class KeyQuotas(KeyLifecycle):
+    """The quota part of :class:`~flask_apikeys.KeyService`."""
+
+    _quota_counter: QuotaCounter | None = None
+
+    def configure_quotas(
+        self,
+        *,
+        timezone: str | None = "UTC",
+        storage_uri: str | None = None,
+        key_prefix: str = "apikeys",
+        fail_open: bool = True,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        """Count quotas in *storage_uri* (``None``: the database; ``redis://...``),
+        with days and months in *timezone*. The extension calls this with the
+        ``APIKEYS_QUOTA_*`` settings; without it, quotas count in the database, in UTC.
+        """
+        store: Any
+        if not storage_uri:
+            table = self.models.APIKeyQuotaCounter
+            if table is None:  # pragma: no cover - build_models always makes it
+                raise RuntimeError("the quota counter model is missing")
+            store = DatabaseQuotaStore(self._quota_engine, table.__table__)
+        else:
+            from .quota_stores import RedisQuotaStore
+
+            store = RedisQuotaStore(storage_uri, key_prefix=key_prefix, options=storage_options)
+        self._quota_counter = QuotaCounter(
+            store, timezone=timezone, fail_open=fail_open, clock=lambda: self.clock()
+        )
+
+    @property
+    def quotas(self) -> QuotaCounter:
+        """What counts calls against quotas."""
+        counter = self._quota_counter
+        if counter is None:
+            self.configure_quotas()
+            return self.quotas
+        return counter
+
+    def _quota_engine(self) -> sa.Engine:
+        bind = self.session.get_bind(mapper=sa.inspect(self.models.APIKey))
+        return bind if isinstance(bind, sa.Engine) else bind.engine
+
+    # -- reading and spending ------------------------------------------------------
+
+    def spend_quota(self, quota: Quota) -> QuotaDecision:
+        """Count one call of the key *quota* belongs to (:meth:`Quota.of`), if it has room."""
+        return self.quotas.spend(quota)
+
+    def quota_usage(self, key: APIKeyMixin) -> QuotaUsage | None:
+        """*key*'s quota and how much of it this period used; ``None`` without a quota
+        (or when the storage cannot answer)."""
+        return self.quota_usages([key]).get(key.id)
+
+    def quota_usages(self, keys: Iterable[APIKeyMixin]) -> dict[int, QuotaUsage]:
+        """:meth:`quota_usage` of every key with a quota, by key id, in one query."""
+        quotas = {key.id: quota for key in keys if (quota := Quota.of(key)) is not None}
+        return self.quotas.usage(quotas) if quotas else {}
+
+    # -- setting -------------------------------------------------------------------
+
+    def set_quota(
+        self,
+        key: APIKeyMixin,
+        quota: str | Quota | None,
+        *,
+        refill: str | None = None,
+        actor: Any = None,
+        ip: str | None = None,
+    ) -> None:
+        """Give *key* a quota (``"1000/month"``, ``"50000/total"`` with *refill*
+        ``"month"``), or none (``None``). The calls counted this period still count.
+
+        Allowed to an admin of the key's organization and to operators only.
+        """
+        if actor is not None and not self.can_manage_organization(actor, key.organization_id):
+            raise RequestRefused(
+                f"You need the '{self.manage_permission}' permission to change quotas."
+            )
+        new = _checked(quota, refill)
+        old = Quota.of(key)
+        if new == old:
+            return
+        key.quota_limit = new.limit if new else None
+        key.quota_period = new.period if new else None
+        key.quota_refill = new.refill if new else None
+        self._audit(
+            key,
+            "quota_changed",
+            actor,
+            ip,
+            self.clock(),
+            old=str(old) if old else "none",
+            new=str(new) if new else "none",
+        )
+        self.session.commit()
+
+    def issue(
+        self,
+        owner: Any,
+        name: str,
+        scopes: Collection[str] = (),
+        *,
+        quota: str | Quota | None = None,
+        quota_refill: str | None = None,
+        **options: Any,
+    ) -> IssuedKey:
+        """:meth:`~flask_apikeys.lifecycle.KeyLifecycle.issue`, with a quota from the
+        key's first call (``quota="1000/month"``, or ``"50000/total"`` with
+        *quota_refill* ``"month"``). The host decides who gets one: unlike
+        :meth:`set_quota`, no permission is asked of the actor."""
+        checked = _checked(quota, quota_refill)
+        return super().issue(owner, name, scopes, quota=checked, **options)
+
+    def _create(
+        self,
+        *,
+        rotated_from: Any = None,
+        commit: bool = True,
+        quota: Quota | None = None,
+        **columns: Any,
+    ) -> IssuedKey:
+        """A new key gets *quota*; a rotation's new key gets the old key's quota and
+        counter. Either in the same transaction as the rest of the creation."""
+        if rotated_from is not None:
+            quota = Quota.of(rotated_from)
+        if quota is None:
+            return super()._create(rotated_from=rotated_from, commit=commit, **columns)
+        issued = super()._create(rotated_from=rotated_from, commit=False, **columns)
+        key = issued.key
+        key.quota_limit = quota.limit
+        key.quota_period = quota.period
+        key.quota_refill = quota.refill
+        if rotated_from is not None:
+            key.quota_counter_id = rotated_from.quota_counter_id or rotated_from.id
+        else:
+            actor, ip, now = columns.get("actor"), columns.get("ip"), columns["now"]
+            self._audit(key, "quota_changed", actor, ip, now, old="none", new=str(quota))
+        if commit:
+            self.session.commit()
+            self._emit("created", key, actor=columns.get("actor"))
+        return issued
+
+
+def _checked(quota: str | Quota | None, refill: str | None) -> Quota | None:
+    """*quota* read (``"1000/month"``) or checked (a :class:`Quota`); ``None`` or a
+    blank text for no quota. Raises :class:`RequestRefused`."""
+    if isinstance(quota, str):
+        return parse_quota(quota, refill) if quota.strip() else None
+    if quota is not None:
+        return parse_quota(quota.text, quota.refill)
+    return None

@@ -1,0 +1,77 @@
+"""The request log in a Flask app: the buffer its settings describe, and the hook
+that hands it each key-authenticated request with the status sent.
+
+Layer 4 (the :mod:`~flask_apikeys.requestlog` buffer is layer 3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, Response, request, request_finished
+
+from ..db.schema import Models
+from ..service.requestlog import RequestLogBuffer
+from . import config as _config
+from .authenticate import get_current_key
+
+__all__ = ["log_key_requests", "make_request_log"]
+
+
+def make_request_log(
+    cfg: Mapping[str, Any], engine: sa.Engine, models: Models
+) -> RequestLogBuffer | None:
+    """The app's request-log buffer, from its ``APIKEYS_*`` settings (``None``: off).
+
+    It flushes with the usage counters: same interval, same bound, same thread.
+    """
+    if not cfg["APIKEYS_REQUEST_LOG"] or models.APIKeyRequest is None:
+        return None
+    days = _config.as_count(
+        cfg["APIKEYS_REQUEST_LOG_RETENTION_DAYS"], "APIKEYS_REQUEST_LOG_RETENTION_DAYS"
+    )
+    return RequestLogBuffer(
+        engine,
+        models.APIKeyRequest.__table__,
+        read_sample=_config.as_fraction(
+            cfg["APIKEYS_REQUEST_LOG_READ_SAMPLE"], "APIKEYS_REQUEST_LOG_READ_SAMPLE"
+        ),
+        retention=dt.timedelta(days=days) if days else None,
+        max_per_key=_config.as_count(
+            cfg["APIKEYS_REQUEST_LOG_MAX_PER_KEY"], "APIKEYS_REQUEST_LOG_MAX_PER_KEY"
+        ),
+        interval=_config.as_seconds(
+            cfg["APIKEYS_USAGE_FLUSH_INTERVAL"], "APIKEYS_USAGE_FLUSH_INTERVAL"
+        ),
+        max_buffered=int(cfg["APIKEYS_USAGE_MAX_BUFFERED"]),
+    )
+
+
+def log_key_requests(app: Flask) -> None:
+    """Log *app*'s key-authenticated requests.
+
+    ``request_finished`` is sent after every ``after_request`` hook, also for the 500
+    page of an unhandled error (unless the app propagates exceptions: debug, testing),
+    so the status logged is the one sent.
+    """
+    request_finished.connect(_log_key_request, app)
+
+
+def _log_key_request(sender: Flask, response: Response, **extra: Any) -> None:
+    # Refused keys never get here: authenticate() stores only a key it accepted.
+    verified = get_current_key()
+    if verified is None:
+        return
+    log = sender.extensions["apikeys"].hot_path(sender).request_log
+    method = request.method
+    if log is not None and log.sampled(method):
+        log.add(
+            verified.id,
+            method,
+            request.script_root + request.path,  # never the query string
+            response.status_code,
+            request.remote_addr,
+        )
