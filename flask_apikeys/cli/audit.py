@@ -17,14 +17,14 @@ from flask import current_app
 
 from ..service.audit_filters import AuditEntry, retention_cutoff
 from ..service.validation import RequestRefused
-from .keys import apikeys_cli, cli_service, find_user, format_when, refusals
+from .common import apikeys_cli, cli_service, find_user, format_when, refusals
 
 
 def _person(user: Any) -> str | None:
     if user is None:
         return None
     field = current_app.config["APIKEYS_USER_LOOKUP_FIELD"]
-    return str(getattr(user, field, None) or cli_service().user_id(user))
+    return str(getattr(user, field, None) or cli_service().context.user_id(user))
 
 
 def _as_json(entry: AuditEntry, organization: Any) -> str:
@@ -100,7 +100,7 @@ def audit_command(
     """Print an organization's audit trail, newest first."""
     service = cli_service()
     person = find_user(service, user_ref) if user_ref else None
-    audit = service.audit_filter(
+    audit = service.audit_trail.audit_filter(
         organization,
         person=person,
         role=role,
@@ -109,7 +109,7 @@ def audit_command(
         since=since,
         until=until,
     )
-    entries = service.iter_audit(audit)
+    entries = service.audit_trail.iter_audit(audit)
     shown = 0
     try:
         for entry in itertools.islice(entries, limit):
@@ -154,7 +154,7 @@ def prune_audit_command(days: int | None, dry_run: bool, batch_size: int) -> Non
             err=True,
         )
         return
-    count = cli_service().prune_events(cutoff, batch_size=batch_size, dry_run=dry_run)
+    count = cli_service().audit_trail.prune_events(cutoff, batch_size=batch_size, dry_run=dry_run)
     noun = "event" if count == 1 else "events"
     verb = "Would delete" if dry_run else "Deleted"
     click.echo(f"{verb} {count} audit {noun} older than {format_when(cutoff)}.", err=True)

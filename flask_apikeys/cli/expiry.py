@@ -11,7 +11,7 @@ import click
 from flask import current_app
 
 from ..web.expiry_schedule import notify_expiring, warning_days
-from .keys import apikeys_cli, cli_service, format_when
+from .common import apikeys_cli, cli_service, format_when
 
 
 @apikeys_cli.command("notify-expiring")
@@ -24,9 +24,9 @@ def notify_expiring_command(dry_run: bool) -> None:
         return
     if dry_run:
         service = cli_service()
-        due = service.due_expiry_warnings(thresholds)
+        due = service.expiry.due_expiry_warnings(thresholds)
         for key_id, days in due:
-            key = service.get_key(key_id)
+            key = service.queries.get_key(key_id)
             if key is not None:
                 click.echo(f"{key.display_prefix}\t{days}\t{format_when(key.expires_at)}")
         click.echo(f"{len(due)} expiry warning{'s' if len(due) != 1 else ''} due.", err=True)

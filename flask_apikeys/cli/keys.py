@@ -3,79 +3,44 @@
 Registered on every app that uses the extension. ``create`` and ``rotate`` print the
 new key alone on the last line of stdout, so ``KEY=$(flask apikeys create ...)``
 works; everything else goes to stderr. A refused request exits 1 with a one-line
-reason on stderr.
+reason on stderr. ``list`` and ``show`` print the columns and lines registered in
+:mod:`.columns`: the key's own ones are at the end of this module.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-import sqlalchemy as sa
 from flask import current_app
-from flask.cli import AppGroup
 
-from ..db.models import utcnow
+from ..db.models import APIKeyMixin, utcnow
 from ..service.facade import KeyService
 from ..service.policies import key_status
 from ..service.resources import parse_resource_specs
-from ..service.validation import RequestRefused, parse_duration, parse_expiry
-from ..web.state import app_keys
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-apikeys_cli = AppGroup("apikeys", help="Create, list, rotate and revoke API keys.")
-
-
-def cli_service() -> KeyService:
-    ext = app_keys()
-    service: KeyService = ext.service
-    return service
-
-
-def refusals(func: F) -> F:
-    """Turn a refused request into a one-line error and exit status 1."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except RequestRefused as exc:
-            cli_service().session.rollback()
-            raise click.ClickException(exc.message) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def find_user(service: KeyService, identity: str) -> Any:
-    field = current_app.config["APIKEYS_USER_LOOKUP_FIELD"]
-    User = service.models.User
-    column = getattr(User, field, None)
-    if column is None:
-        raise click.ClickException(f"APIKEYS_USER_LOOKUP_FIELD names no column: {field!r}")
-    user = service.session.execute(sa.select(User).where(column == identity)).scalars().first()
-    if user is None:
-        raise click.ClickException(f"No user with {field} {identity!r}.")
-    return user
-
-
-def find_key(service: KeyService, display_prefix: str) -> Any:
-    key = service.get_by_display_prefix(display_prefix.strip())
-    if key is None:
-        raise click.ClickException(f"No key with display prefix {display_prefix!r}.")
-    return key
-
-
-def _owner_label(service: KeyService, key: Any) -> str:
-    field = current_app.config["APIKEYS_USER_LOOKUP_FIELD"]
-    return str(getattr(key.owner, field, service.user_id(key.owner)))
-
-
-def format_when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "-"
+from ..service.validation import parse_duration, parse_expiry
+from .columns import (
+    ListColumn,
+    ListedKeys,
+    ShowField,
+    list_columns,
+    list_row,
+    show_fields,
+    show_lines,
+    show_object,
+    table_lines,
+)
+from .common import (
+    apikeys_cli,
+    cli_service,
+    find_key,
+    find_user,
+    format_when,
+    owner_label,
+    refusals,
+)
 
 
 @apikeys_cli.command("create")
@@ -103,7 +68,7 @@ def create_command(
     """Create a key and print it (only this once) on the last line of stdout."""
     service = cli_service()
     owner = find_user(service, user_ref)
-    issued = service.issue(
+    issued = service.keys.issue(
         owner,
         name,
         scopes,
@@ -131,71 +96,50 @@ def list_command(user_ref: str | None, status: str | None, as_json: bool) -> Non
     """List keys (never their secrets)."""
     service = cli_service()
     owner = find_user(service, user_ref) if user_ref else None
-    now = utcnow()
-    rows = []
-    for key in service.list_keys(owner=owner, status=status):
-        rows.append(
-            {
-                "display_prefix": key.display_prefix,
-                "name": key.name,
-                "owner": _owner_label(service, key),
-                "organization": key.organization_id,
-                "status": key_status(key, now),
-                "scopes": "full access" if key.full_access else " ".join(key.scopes or []),
-                "created": format_when(key.created_at),
-                "expires": format_when(key.expires_at),
-                "last_used": format_when(key.last_used_at),
-                "usage": key.usage_count,
-            }
-        )
+    listed = ListedKeys(service, service.queries.list_keys(owner=owner, status=status), utcnow())
+    columns = list(list_columns)
     if as_json:
-        for row in rows:
-            click.echo(json.dumps(row, default=str))
+        for key in listed.keys:
+            click.echo(json.dumps(list_row(columns, key, listed), default=str))
         return
-    if not rows:
+    if not listed.keys:
         click.echo("No keys.", err=True)
         return
-    columns = ["display_prefix", "name", "owner", "status", "scopes", "expires", "last_used"]
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
-    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
-    for row in rows:
-        click.echo("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
+    for line in table_lines(columns, listed):
+        click.echo(line)
 
 
 @apikeys_cli.command("show")
 @click.argument("display_prefix")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, events included.")
 @refusals
-def show_command(display_prefix: str) -> None:
+def show_command(display_prefix: str, as_json: bool) -> None:
     """Show one key and its recent audit events."""
     service = cli_service()
     key = find_key(service, display_prefix)
-    lines = [
-        ("Key", key.display_prefix),
-        ("Name", key.name),
-        ("Owner", _owner_label(service, key)),
-        ("Organization", key.organization_id if key.organization_id is not None else "-"),
-        ("Status", key_status(key, utcnow())),
-        ("Scopes", "full access" if key.full_access else ", ".join(key.scopes or [])),
-        ("Created", format_when(key.created_at)),
-        ("Expires", format_when(key.expires_at) if key.expires_at else "never"),
-        (
-            "Revoked",
-            f"{format_when(key.revoked_at)} ({key.revoked_reason})" if key.revoked_at else "-",
-        ),
-        ("Last used", format_when(key.last_used_at)),
-        ("Usage", key.usage_count),
-    ]
-    for label, value in lines:
-        click.echo(f"{label + ':':<14}{value}")
+    fields = list(show_fields)
+    if as_json:
+        shown = show_object(fields, key, service)
+        shown["events"] = [
+            {"at": format_when(e.at), "event": e.event, "actor": _actor(e), "ip": e.ip}
+            for e in service.queries.events(key, limit=20)
+        ]
+        click.echo(json.dumps(shown, default=str))
+        return
+    for line in show_lines(fields, key, service):
+        click.echo(line)
     click.echo("Events:")
-    for event in service.events(key, limit=20):
-        actor = "operator"
-        if event.actor is not None:
-            field = current_app.config["APIKEYS_USER_LOOKUP_FIELD"]
-            actor = str(getattr(event.actor, field, event.actor_id))
-        click.echo(
-            f"  {format_when(event.at)}  {event.event:<12} {actor}  {event.ip or ''}".rstrip()
-        )
+    for event in service.queries.events(key, limit=20):
+        line = f"  {format_when(event.at)}  {event.event:<12} {_actor(event)}  {event.ip or ''}"
+        click.echo(line.rstrip())
+
+
+def _actor(event: Any) -> str:
+    """Who acted: the user's lookup field, or ``operator`` for the command line."""
+    if event.actor is None:
+        return "operator"
+    field = current_app.config["APIKEYS_USER_LOOKUP_FIELD"]
+    return str(getattr(event.actor, field, event.actor_id))
 
 
 @apikeys_cli.command("revoke")
@@ -206,7 +150,7 @@ def revoke_command(display_prefix: str, reason: str | None) -> None:
     """Revoke a key now, for every process and host."""
     service = cli_service()
     key = find_key(service, display_prefix)
-    if service.revoke(key, reason=reason or "revoked by operator"):
+    if service.keys.revoke(key, reason=reason or "revoked by operator"):
         click.echo(f"Revoked {key.display_prefix}.", err=True)
     else:
         click.echo(f"{key.display_prefix} was already revoked.", err=True)
@@ -221,7 +165,7 @@ def revoke_user_command(user_ref: str, organization: str | None, reason: str | N
     """Revoke every usable key of one user (offboarding)."""
     service = cli_service()
     owner = find_user(service, user_ref)
-    count = service.revoke_user_keys(owner, organization_id=organization, reason=reason)
+    count = service.keys.revoke_user_keys(owner, organization_id=organization, reason=reason)
     click.echo(f"Revoked {count} key{'s' if count != 1 else ''} of {user_ref}.", err=True)
 
 
@@ -238,7 +182,7 @@ def rotate_command(display_prefix: str, grace: str) -> None:
     """Replace a key with a new one, printed on the last line of stdout."""
     service = cli_service()
     key = find_key(service, display_prefix)
-    issued = service.rotate(key, grace=parse_duration(grace))
+    issued = service.keys.rotate(key, grace=parse_duration(grace))
     click.echo(
         f"Rotated {key.display_prefix} to {issued.key.display_prefix}; the old key works "
         f"until {format_when(key.revoked_at)}. Store the new key now: it is not shown again.",
@@ -256,7 +200,7 @@ def set_limit_command(display_prefix: str, limit: str) -> None:
     service = cli_service()
     key = find_key(service, display_prefix)
     value = None if limit.strip().lower() in {"default", "none", ""} else limit
-    service.set_rate_limit(key, value)
+    service.restrictions.set_rate_limit(key, value)
     shown = key.rate_limit or "the default ({})".format(
         current_app.config["APIKEYS_DEFAULT_RATE_LIMIT"] or "unlimited"
     )
@@ -274,8 +218,101 @@ def set_ips_command(display_prefix: str, networks: tuple[str, ...], clear: bool)
         raise click.UsageError("Give one or more networks, or --clear (not both).")
     service = cli_service()
     key = find_key(service, display_prefix)
-    service.set_ip_allowlist(key, None if clear else list(networks))
+    service.restrictions.set_ip_allowlist(key, None if clear else list(networks))
     if key.ip_allowlist:
         click.echo(f"{key.display_prefix} works from {', '.join(key.ip_allowlist)} only.", err=True)
     else:
         click.echo(f"{key.display_prefix} works from any address.", err=True)
+
+
+# -- the key's own columns of `list` and lines of `show` (orders 100 to 1000) -------------
+
+
+def _scopes(key: APIKeyMixin, separator: str) -> str:
+    return "full access" if key.full_access else separator.join(key.scopes or [])
+
+
+def _key_column(
+    name: str, order: int, value: Callable[[APIKeyMixin, ListedKeys], Any], in_table: bool = True
+) -> ListColumn:
+    """A column named *name* in ``--json`` and, upper-cased, in the table."""
+    return ListColumn(
+        name=name,
+        order=order,
+        header=name.upper() if in_table else None,
+        cell=(lambda key, listed: str(value(key, listed))) if in_table else None,
+        fields=lambda key, listed: {name: value(key, listed)},
+    )
+
+
+def _key_line(
+    name: str,
+    order: int,
+    label: str,
+    text: Callable[[APIKeyMixin, KeyService], Any],
+    value: Callable[[APIKeyMixin, KeyService], Any] | None = None,
+) -> ShowField:
+    """A ``Label: text`` line of ``show``, *name* (``value``, or else ``text``) in its JSON."""
+    as_json = value or text
+    return ShowField(
+        name=name,
+        order=order,
+        label=label,
+        text=text,
+        fields=lambda key, service: {name: as_json(key, service)},
+    )
+
+
+KEY_COLUMNS = (
+    _key_column("display_prefix", 100, lambda key, _: key.display_prefix),
+    _key_column("name", 200, lambda key, _: key.name),
+    _key_column("owner", 300, lambda key, listed: owner_label(listed.service, key)),
+    _key_column("organization", 400, lambda key, _: key.organization_id, in_table=False),
+    _key_column("status", 500, lambda key, listed: key_status(key, listed.now)),
+    _key_column("scopes", 600, lambda key, _: _scopes(key, " ")),
+    _key_column("created", 700, lambda key, _: format_when(key.created_at), in_table=False),
+    _key_column("expires", 800, lambda key, _: format_when(key.expires_at)),
+    _key_column("last_used", 900, lambda key, _: format_when(key.last_used_at)),
+    _key_column("usage", 1000, lambda key, _: key.usage_count, in_table=False),
+)
+list_columns.register(*KEY_COLUMNS)
+
+KEY_LINES = (
+    _key_line("display_prefix", 100, "Key", lambda key, _: key.display_prefix),
+    _key_line("name", 200, "Name", lambda key, _: key.name),
+    _key_line("owner", 300, "Owner", lambda key, service: owner_label(service, key)),
+    _key_line(
+        "organization",
+        400,
+        "Organization",
+        lambda key, _: "-" if key.organization_id is None else key.organization_id,
+        lambda key, _: key.organization_id,
+    ),
+    _key_line("status", 500, "Status", lambda key, _: key_status(key, utcnow())),
+    _key_line(
+        "scopes", 600, "Scopes", lambda key, _: _scopes(key, ", "), lambda key, _: _scopes(key, " ")
+    ),
+    _key_line("created", 700, "Created", lambda key, _: format_when(key.created_at)),
+    _key_line(
+        "expires",
+        800,
+        "Expires",
+        lambda key, _: format_when(key.expires_at) if key.expires_at else "never",
+        lambda key, _: format_when(key.expires_at),
+    ),
+    ShowField(
+        name="revoked",
+        order=850,
+        label="Revoked",
+        text=lambda key, _: (
+            f"{format_when(key.revoked_at)} ({key.revoked_reason})" if key.revoked_at else "-"
+        ),
+        fields=lambda key, _: {
+            "revoked": format_when(key.revoked_at),
+            "revoked_reason": key.revoked_reason,
+        },
+    ),
+    _key_line("last_used", 900, "Last used", lambda key, _: format_when(key.last_used_at)),
+    _key_line("usage", 1000, "Usage", lambda key, _: key.usage_count),
+)
+show_fields.register(*KEY_LINES)

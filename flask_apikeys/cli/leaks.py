@@ -14,7 +14,7 @@ import click
 from ..db.models import KeyStatus
 from ..keys import format as keyformat
 from ..service.validation import clean_reason
-from .keys import apikeys_cli, cli_service, refusals
+from .common import apikeys_cli, cli_service, refusals
 
 __all__ = ["EXIT_NOT_OURS", "report_leak_command"]
 
@@ -59,7 +59,7 @@ def report_leak_command(url: str | None, reason: str | None) -> None:
         if not token:
             continue
         seen += 1
-        key = service.find_leaked_key(token)
+        key = service.leaks.find_leaked_key(token)
         if key is None:
             not_ours += 1
             label = (
@@ -69,7 +69,7 @@ def report_leak_command(url: str | None, reason: str | None) -> None:
             )
             click.echo(f"{label}\tfalse_positive\tnot a key of this app")
             continue
-        if service.revoke_leaked(key, url=url, reason=reason):
+        if service.leaks.revoke_leaked(key, url=url, reason=reason):
             outcome = "revoked"
         else:
             status = key.status

@@ -17,7 +17,7 @@ from flask import current_app
 from ..db.policy import APIKeyPolicyMixin
 from ..service.facade import KeyService
 from ..service.policies import KEEP
-from .keys import apikeys_cli, cli_service, format_when, refusals
+from .common import apikeys_cli, cli_service, format_when, refusals
 
 
 @apikeys_cli.group("policy")
@@ -39,9 +39,9 @@ def _days(value: int | None) -> str:
 
 
 def _print_policy(service: KeyService, organization: str, as_json: bool) -> None:
-    policy = service.policy_of(organization)
+    policy = service.policies.policy_of(organization)
     rules = _describe(policy)
-    outliving = service.keys_outliving_policy(organization)
+    outliving = service.policies.keys_outliving_policy(organization)
     if as_json:
         rules["organization"] = organization
         rules["keys_outliving_max_lifetime"] = [k.display_prefix for k in outliving]
@@ -62,7 +62,7 @@ def _print_policy(service: KeyService, organization: str, as_json: bool) -> None
     if outliving:
         click.echo("Keys outliving the maximum lifetime:")
         for key in outliving:
-            owner = getattr(key.owner, field, service.user_id(key.owner))
+            owner = getattr(key.owner, field, service.context.user_id(key.owner))
             expires = format_when(key.expires_at) if key.expires_at else "never"
             click.echo(f"  {key.display_prefix}  {key.name!r}  {owner}  expires {expires}")
 
@@ -114,15 +114,15 @@ def set_command(
     if not changes:
         raise click.UsageError("Nothing to change: give a rule to set or to clear.")
     service = cli_service()
-    before = service.policy_of(organization)
+    before = service.policies.policy_of(organization)
     before_rules = _describe(before)
-    service.set_policy(
+    service.policies.set_policy(
         organization,
         max_lifetime_days=changes.get("max_lifetime_days", KEEP),
         idle_expiry_days=changes.get("idle_expiry_days", KEEP),
         allowed_permissions=changes.get("allowed_permissions", KEEP),
     )
-    changed = before_rules != _describe(service.policy_of(organization))
+    changed = before_rules != _describe(service.policies.policy_of(organization))
     click.echo(
         f"{'Changed' if changed else 'Nothing changed in'} the key policy of "
         f"organization {organization}.",

@@ -6,16 +6,14 @@ acts as an operator and is audited (``quota_changed``).
 
 ``list`` gains a ``QUOTA`` column (``120/1000 month``) when a listed key has a quota,
 and ``--json`` rows gain ``quota``, ``quota_refill``, ``quota_used`` and
-``quota_resets_at``; ``show`` gains a ``Quota:`` line. The usage of every listed key
-is read at once (one query, or one Redis ``MGET``).
+``quota_resets_at``; ``show`` gains a ``Quota:`` line (and ``show --json`` the same
+fields). Both are registered in :mod:`.columns`. The usage of every listed key is read
+at once (one query, or one Redis ``MGET``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -23,7 +21,8 @@ import click
 from ..db.models import APIKeyMixin
 from ..service.facade import KeyService
 from ..service.quota_rules import Quota, QuotaUsage
-from .keys import apikeys_cli, cli_service, find_key, format_when, refusals
+from .columns import ListColumn, ListedKeys, ShowField, list_columns, show_fields
+from .common import apikeys_cli, cli_service, find_key, format_when, refusals
 
 
 def quota_line(service: KeyService, key: APIKeyMixin) -> str:
@@ -31,7 +30,7 @@ def quota_line(service: KeyService, key: APIKeyMixin) -> str:
     quota = Quota.of(key)
     if quota is None:
         return "none"
-    usage = service.quota_usage(key)
+    usage = service.quotas.quota_usage(key)
     if usage is None:
         return f"{quota.describe()} (usage unavailable)"
     if usage.resets_at is None:
@@ -67,7 +66,7 @@ def set_quota_command(
         raise click.UsageError("--refill goes with a quota, not with --clear.")
     service = cli_service()
     key = find_key(service, display_prefix)
-    service.set_quota(key, None if clear else quota, refill=refill)
+    service.quotas.set_quota(key, None if clear else quota, refill=refill)
     new = Quota.of(key)
     if new is None:
         click.echo(f"{key.display_prefix} has no quota.", err=True)
@@ -76,70 +75,56 @@ def set_quota_command(
         click.echo(f"Now: {quota_line(service, key)}.", err=True)
 
 
-def _captured(callback: Callable[..., Any], **kwargs: Any) -> list[str]:
-    """The lines *callback* writes to stdout (stderr is left alone)."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        callback(**kwargs)
-    return out.getvalue().splitlines()
+# -- the quota in `list` and `show` ------------------------------------------------------
 
 
-def _wrap(name: str, add: Callable[[Callable[..., Any], dict[str, Any]], None]) -> None:
-    command = apikeys_cli.commands[name]
-    original = command.callback
-    if original is None:  # pragma: no cover - every command of the group has one
-        raise RuntimeError(f"flask apikeys {name} has no callback")
-
-    def callback(**kwargs: Any) -> None:
-        add(original, kwargs)
-
-    command.callback = callback
+def _usages(service: KeyService, keys: Sequence[APIKeyMixin]) -> dict[int, QuotaUsage]:
+    """The quota usage of every listed key that has a quota, by key id, in one call."""
+    return service.quotas.quota_usages([key for key in keys if Quota.of(key) is not None])
 
 
-def _add_to_show(original: Callable[..., Any], kwargs: dict[str, Any]) -> None:
-    lines = _captured(original, **kwargs)
-    service = cli_service()
-    key = find_key(service, kwargs["display_prefix"])
-    line = f"{'Quota:':<14}{quota_line(service, key)}"
-    at = lines.index("Events:") if "Events:" in lines else len(lines)
-    for text in [*lines[:at], line, *lines[at:]]:
-        click.echo(text)
+def _fields(quota: Quota | None, usage: QuotaUsage | None) -> dict[str, Any]:
+    """``quota``, ``quota_refill``, ``quota_used`` and ``quota_resets_at`` (or ``None``)."""
+    resets = usage.resets_at if usage else None
+    return {
+        "quota": quota.text if quota else None,
+        "quota_refill": quota.refill if quota else None,
+        "quota_used": usage.used if usage else None,
+        "quota_resets_at": resets.isoformat() if resets else None,
+    }
 
 
-def _add_to_list(original: Callable[..., Any], kwargs: dict[str, Any]) -> None:
-    lines = _captured(original, **kwargs)
-    service = cli_service()
-    owner = None
-    if kwargs.get("user_ref"):
-        from .keys import find_user
-
-        owner = find_user(service, kwargs["user_ref"])
-    keys = service.list_keys(owner=owner, status=kwargs.get("status"))
-    quotas = {k.display_prefix: (q, k.id) for k in keys if (q := Quota.of(k)) is not None}
-    usages = service.quota_usages([k for k in keys if k.display_prefix in quotas])
-    if kwargs.get("as_json"):
-        for text in lines:
-            row = json.loads(text)
-            quota, key_id = quotas.get(row.get("display_prefix"), (None, 0))
-            usage = usages.get(key_id)
-            row["quota"] = quota.text if quota else None
-            row["quota_refill"] = quota.refill if quota else None
-            row["quota_used"] = usage.used if usage else None
-            resets = usage.resets_at if usage else None
-            row["quota_resets_at"] = resets.isoformat() if resets else None
-            click.echo(json.dumps(row, default=str))
-        return
-    if not quotas or not lines:
-        for text in lines:
-            click.echo(text)
-        return
-    width = max(len(text) for text in lines)
-    click.echo(lines[0].ljust(width) + "  QUOTA")
-    for text in lines[1:]:
-        quota, key_id = quotas.get(text.split(" ", 1)[0], (None, 0))
-        cell = _cell(quota, usages.get(key_id)) if quota else "-"
-        click.echo(f"{text.ljust(width)}  {cell}")
+def _list_cell(key: APIKeyMixin, listed: ListedKeys) -> str | None:
+    quota = Quota.of(key)
+    return None if quota is None else _cell(quota, listed.load(_usages).get(key.id))
 
 
-_wrap("show", _add_to_show)
-_wrap("list", _add_to_list)
+def _list_fields(key: APIKeyMixin, listed: ListedKeys) -> dict[str, Any]:
+    quota = Quota.of(key)
+    return _fields(quota, listed.load(_usages).get(key.id) if quota else None)
+
+
+def _show_fields(key: APIKeyMixin, service: KeyService) -> dict[str, Any]:
+    quota = Quota.of(key)
+    return _fields(quota, service.quotas.quota_usage(key) if quota else None)
+
+
+list_columns.register(
+    ListColumn(
+        name="quota",
+        order=1100,
+        header="QUOTA",
+        cell=_list_cell,
+        fields=_list_fields,
+        only_when_used=True,
+    )
+)
+show_fields.register(
+    ShowField(
+        name="quota",
+        order=1100,
+        label="Quota",
+        text=lambda key, service: quota_line(service, key),
+        fields=_show_fields,
+    )
+)

@@ -15,7 +15,7 @@ from flask import current_app
 
 from ..db.models import utcnow
 from ..web import config as _config
-from .keys import apikeys_cli, cli_service
+from .common import apikeys_cli, cli_service
 
 __all__ = ["prune_requests_command"]
 
@@ -53,5 +53,5 @@ def prune_requests_command(days: int | None, max_per_key: int | None) -> None:
         click.echo("Nothing to prune: no retention and no per-key cap are set.", err=True)
         return
     older_than = utcnow() - dt.timedelta(days=days) if days else None
-    deleted = cli_service().prune_requests(older_than=older_than, max_per_key=max_per_key)
+    deleted = cli_service().requests.prune_requests(older_than=older_than, max_per_key=max_per_key)
     click.echo(f"Deleted {deleted} logged request{'s' if deleted != 1 else ''}.", err=True)

@@ -4,19 +4,16 @@
 those resources (the ids the host's resource loader lists for the key's owner);
 ``--all`` lifts the limit. Like ``set-ips``, it acts as an operator and is audited
 (``resources_changed``). ``create --resource client=3`` limits a new key from the start.
-``show`` gains a ``Resources:`` line.
+``show`` gains a ``Resources:`` line (``resources`` in ``show --json``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-from typing import Any
-
 import click
 
 from ..service.resources import Selection, parse_resource_specs
-from .keys import apikeys_cli, cli_service, find_key, refusals
+from .columns import ShowField, show_fields
+from .common import apikeys_cli, cli_service, find_key, refusals
 
 
 def describe(selection: Selection | None) -> str:
@@ -37,7 +34,7 @@ def set_resources_command(display_prefix: str, specs: tuple[str, ...], every: bo
         raise click.UsageError("Give --resource KIND=ID (repeat for more), or --all (not both).")
     service = cli_service()
     key = find_key(service, display_prefix)
-    changed = service.set_resources(key, None if every else parse_resource_specs(specs))
+    changed = service.resources.set_resources(key, None if every else parse_resource_specs(specs))
     if key.resources:
         what = f"is limited to {describe(key.resources)}"
     else:
@@ -45,24 +42,12 @@ def set_resources_command(display_prefix: str, specs: tuple[str, ...], every: bo
     click.echo(f"{key.display_prefix} {what}{'' if changed else ' (unchanged)'}.", err=True)
 
 
-def _add_to_show() -> None:
-    """``show`` prints a ``Resources:`` line before its events."""
-    command = apikeys_cli.commands["show"]
-    original = command.callback
-    if original is None:  # pragma: no cover - every click command has one
-        return
-
-    def show(**kwargs: Any) -> None:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            original(**kwargs)
-        lines = out.getvalue().splitlines()
-        key = find_key(cli_service(), kwargs["display_prefix"])
-        at = lines.index("Events:") if "Events:" in lines else len(lines)
-        for text in [*lines[:at], f"{'Resources:':<14}{describe(key.resources)}", *lines[at:]]:
-            click.echo(text)
-
-    command.callback = show
-
-
-_add_to_show()
+show_fields.register(
+    ShowField(
+        name="resources",
+        order=1200,
+        label="Resources",
+        text=lambda key, _: describe(key.resources),
+        fields=lambda key, _: {"resources": key.resources or None},
+    )
+)
