@@ -86,6 +86,10 @@ def load_user(user_id: str) -> User | None:
 login_manager.request_loader(apikeys.load_user_from_request)
 
 
+#: Engine options for a database server (PostgreSQL, MySQL), not for SQLite.
+PRODUCTION_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 1800}
+
+
 def _secret_key(app: Flask) -> str:
     """A stable secret for sessions, shared by every worker using this instance folder."""
     path = Path(app.instance_path) / "secret_key"
@@ -120,6 +124,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.from_prefixed_env()
     app.config.update(config or {})
+    if not str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
+        # A database server (docs/scaling.md): test a pooled connection before lending it
+        # (a restarted server or a dropped idle connection is then one retry, not a 500),
+        # and replace connections before a proxy or the server closes them as idle.
+        # Options set in the config (FLASK_SQLALCHEMY_ENGINE_OPTIONS) win.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **PRODUCTION_ENGINE_OPTIONS,
+            **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+        }
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)
     if app.config.get("PROXY_FIX_X_FOR"):

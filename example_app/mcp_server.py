@@ -35,12 +35,13 @@ INSTRUCTIONS = (
 
 def create_mcp() -> MCPKeys:
     """A fresh MCP server with Ledgerly's tools, and the key guard around it."""
-    from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
-    from flask_apikeys.contrib.mcp import MCPKeys, current_mcp_key
+    from flask_apikeys.contrib.mcp import MCPKeys, create_server, current_mcp_key
 
-    keys = MCPKeys(MCPServer("ledgerly", instructions=INSTRUCTIONS))
+    # create_server: the SDK's MCPServer, which would otherwise set up the root logger
+    # (Rich's format for every log line of the app once rich is installed).
+    keys = MCPKeys(create_server("ledgerly", instructions=INSTRUCTIONS))
 
     def organization_id() -> int:
         org_id = current_mcp_key.organization_id

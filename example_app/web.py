@@ -13,23 +13,26 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from flask_apikeys.web.authenticate import is_key_request
+from flask_apikeys.web.forms import BrowserForm, form_body_only
 
 from .models import User, db
 
 web = Blueprint("web", __name__)
+# Sign-in and sign-out take an HTML form's fields: any other body (JSON, text) is a 415,
+# and the forms never read a JSON body as form data (BrowserForm).
+web.before_request(form_body_only)
 
 
-class LoginForm(FlaskForm):  # type: ignore[misc]
+class LoginForm(BrowserForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
 
 
-class LogoutForm(FlaskForm):  # type: ignore[misc]
+class LogoutForm(BrowserForm):
     pass
 
 
@@ -53,7 +56,9 @@ def _safe_next(target: str | None) -> str:
 
 @web.app_context_processor
 def _logout_form() -> dict[str, Any]:
-    return {"logout_form": LogoutForm()}
+    # Only drawn (its CSRF token), never read from the request: the page it is on may be
+    # the error page of a request whose body could not be read.
+    return {"logout_form": LogoutForm(formdata=None)}
 
 
 @web.get("/")

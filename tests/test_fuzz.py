@@ -64,3 +64,32 @@ def test_a_500_is_counted_with_a_reproducer(tmp_path, monkeypatch):
     assert report.server_errors > 0
     assert report.tracebacks >= report.server_errors
     assert report.examples and all(" -> 500 " in example for example in report.examples)
+
+
+@pytest.mark.backend_independent
+def test_the_inputs_reach_every_form_with_hostile_bodies_and_huge_integers():
+    """What the outside fuzz of issue #21 found is among the inputs: bodies that are no
+    form at sign-in, sign-out and every form of the key pages, JSON nested too deep for
+    the API, integers of any length in the policy form, each form with a valid token."""
+    inputs = Inputs(SEED, ["fsk_" + "a" * 38, "fsk_" + "b" * 38, "fsk_" + "c" * 38])
+    requests = [inputs.next() for _ in range(6000)]
+    actions = {"new", "rename", "rotate", "revoke", "ip-allowlist", "rate-limit", "quota"}
+    actions |= {"resources", "policy", "revoke-all"}
+
+    def action(path: str) -> str:
+        return path.rstrip("/").rsplit("/", 1)[-1]
+
+    not_forms = [r for r in requests if r.kind == "not-a-form"]
+    assert {"/login", "/logout"} <= {r.path for r in not_forms}
+    assert actions <= {action(r.path) for r in not_forms}
+    assert any(r.content_type and "json" in r.content_type and r.csrf == "valid" for r in not_forms)
+    valid_forms = [r for r in requests if r.kind == "form" and r.csrf == "valid"]
+    assert actions <= {action(r.path) for r in valid_forms}
+    policy = b"".join(r.body or b"" for r in valid_forms if action(r.path) == "policy")
+    assert b"9" * 309 in policy
+    deep = [
+        r
+        for r in requests
+        if r.path == "/v1/invoices" and (r.body or b"")[:1100] in (b"[" * 1100, b'{"a":' * 220)
+    ]
+    assert deep

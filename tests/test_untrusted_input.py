@@ -3,6 +3,7 @@ NUL bytes in reasons and searches, absurd dates. (Found by scripts/fuzz.)"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -46,13 +47,102 @@ def test_forged_addresses_and_nul_bytes_write_nothing_broken(
     assert apikeys.flush_usage(app) >= 1  # the flush goes through
     with app.app_context():
         alice = db.session.scalar(sa.select(User).where(User.email == "alice@acme.test"))
-        key = apikeys.service.list_keys(
+        key = apikeys.service.queries.list_keys(
             owner=db.session.scalar(sa.select(User).where(User.email == "bob@acme.test"))
         )[0]
         assert key.usage_count >= 1 and key.last_used_ip is None
         with pytest.raises(RequestRefused, match="cannot be shown"):
-            apikeys.service.revoke(key, actor=alice, reason="left\x00")
-        apikeys.service.revoke(key, actor=alice, reason="left", ip="x\x00y")
-        assert [e.ip for e in apikeys.service.events(key) if e.event == "revoked"] == [None]
-        found = apikeys.service.list_keys(organization_id=key.organization_id, search="te\x00st")
+            apikeys.service.keys.revoke(key, actor=alice, reason="left\x00")
+        apikeys.service.keys.revoke(key, actor=alice, reason="left", ip="x\x00y")
+        assert [e.ip for e in apikeys.service.queries.events(key) if e.event == "revoked"] == [None]
+        found = apikeys.service.queries.list_keys(
+            organization_id=key.organization_id, search="te\x00st"
+        )
         assert [k.id for k in found] == [key.id]  # "test key": the NUL is left out
+
+
+# -- integers of any length in the pages' forms (issue #21) ------------------------------
+
+HUGE_NUMBERS = ["9" * 309, "-" + "9" * 309, "9" * 5000, "1e309", "1_000", "+7", " 12 "]
+
+
+def test_a_policy_of_any_integer_is_a_form_error_never_a_500(
+    app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.pages.conftest import Browser, csrf_token
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    alice = Browser(app.test_client())
+    alice.login("alice@acme.test")
+    page = alice.get("/organization/1/policy")
+    assert 'type="number"' in page.text and 'min="1"' in page.text  # still drawn as before
+    token = csrf_token(page.text)
+    for value in HUGE_NUMBERS[:4]:
+        for field in ("max_lifetime_days", "idle_expiry_days"):
+            response = alice.client.post(
+                "/settings/api-keys/organization/1/policy",
+                data={field: value, "csrf_token": token},
+            )
+            assert response.status_code == 400, (field, value[:12])
+            assert "Between 1 and" in response.text or "Not a valid integer" in response.text
+    saved = alice.client.post(
+        "/settings/api-keys/organization/1/policy",
+        data={"max_lifetime_days": "30", "idle_expiry_days": " 12 ", "csrf_token": token},
+    )
+    assert saved.status_code == 302
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+def test_the_days_range_takes_integers_of_any_size() -> None:
+    from wtforms.validators import ValidationError
+
+    from flask_apikeys.web.pages.policy import WholeNumberRange
+
+    check = WholeNumberRange(1, 3650, "Between 1 and 3650 days.")
+    assert check.field_flags == {"min": 1, "max": 3650}
+
+    class Field:
+        data: Any = None
+
+    field = Field()
+    for good in (1, 3650, 12):
+        field.data = good
+        check(None, field)
+    for bad in (0, 3651, 10**309, -(10**309), None, True, 1.5, "12"):
+        field.data = bad
+        with pytest.raises(ValidationError, match="Between 1 and 3650"):
+            check(None, field)
+
+
+# -- a JSON body is never a form's data (issue #21) --------------------------------------
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize(
+    "body",
+    [b"[1]", b'"x"', b"{", b"[" * 1100 + b"]" * 1100, b'{"name": "x", "csrf_token": "t"}'],
+)
+def test_a_browser_form_never_reads_a_json_body(body: bytes) -> None:
+    """Flask-WTF's own FlaskForm reads ``request.get_json()`` when no form field came; a
+    BrowserForm takes the form fields only, with or without the 415 hook in front."""
+    from flask import Flask
+    from wtforms import StringField
+
+    from flask_apikeys.web.forms import BrowserForm, posted_form_data
+
+    class NameForm(BrowserForm):
+        name = StringField()
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="x", WTF_CSRF_ENABLED=False)
+    with app.test_request_context("/", method="POST", data=body, content_type="application/json"):
+        assert posted_form_data() is None
+        form = NameForm()
+        assert form.is_submitted() and form.name.data is None
+        assert not form.validate() or form.name.data is None
+    with app.test_request_context("/", method="POST", data={"name": "x"}):
+        assert NameForm().name.data == "x"  # a form post is read as ever
+    with app.test_request_context("/", method="POST", data={"name": "x"}):
+        assert NameForm(formdata=None).name.data is None  # formdata= as in WTForms
+    with app.test_request_context("/?name=y"):
+        assert NameForm().name.data is None  # a GET reads nothing

@@ -3,13 +3,18 @@
 The forms check shape only (required, lengths, known choices); the rules (which
 permissions a user may grant, lifetimes, policies) live in the service, whose
 :class:`~flask_apikeys.service.RequestRefused` the views turn into form errors.
+
+Every form here is a :class:`BrowserForm`: it reads what an HTML form sends, never a
+JSON body; and :func:`form_body_only` answers 415 to a POST of any other body.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from flask import abort, has_request_context, request
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import CombinedMultiDict
 from wtforms import (
     DateField,
     HiddenField,
@@ -30,7 +35,9 @@ except ImportError:  # pragma: no cover - older WTForms
 
 __all__ = [
     "EXPIRY_CHOICES",
+    "FORM_MIMETYPES",
     "GRACE_CHOICES",
+    "BrowserForm",
     "ConfirmForm",
     "CreateKeyForm",
     "IPAllowlistForm",
@@ -38,7 +45,57 @@ __all__ = [
     "RenameForm",
     "RevokeForm",
     "RotateForm",
+    "form_body_only",
+    "posted_form_data",
 ]
+
+#: The bodies an HTML form sends; with no body (no Content-Type) a POST is a form too.
+FORM_MIMETYPES = frozenset({"", "application/x-www-form-urlencoded", "multipart/form-data"})
+_SUBMIT_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: "Read the request", as FlaskForm's own default means.
+_FROM_REQUEST: Any = object()
+
+
+def posted_form_data() -> Any:
+    """The fields the request's HTML form sent (its files included), or ``None``.
+
+    Only the form-encoded or multipart body: a JSON body is not form data. (Flask-WTF
+    reads ``request.get_json()`` when no form field came, so ``[1]`` or ``"x"`` made
+    WTForms raise (a 500) and invalid JSON raised while the form was built, even in the
+    template of an error page.)
+    """
+    if not has_request_context() or request.method not in _SUBMIT_METHODS:
+        return None
+    if request.files:
+        return CombinedMultiDict((request.files, request.form))
+    return request.form or None
+
+
+class BrowserForm(FlaskForm):
+    """A :class:`~flask_wtf.FlaskForm` that reads only what an HTML form sends.
+
+    Built without ``formdata``, it takes :func:`posted_form_data` (the form-encoded or
+    multipart body), never the JSON body Flask-WTF would read: a JSON, array, string,
+    invalid or deeply nested body is a form with no fields, so no CSRF token, and a 400
+    like any forged post. Pass ``formdata=`` as with any WTForms form.
+    """
+
+    def __init__(self, formdata: Any = _FROM_REQUEST, **kwargs: Any) -> None:
+        if formdata is _FROM_REQUEST:
+            formdata = posted_form_data()
+        super().__init__(formdata=formdata, **kwargs)
+
+
+def form_body_only() -> None:
+    """A ``before_request`` hook: 415 for a POST (PUT, PATCH, DELETE) whose body is not
+    what an HTML form sends (JSON, text, XML, ...); a body-less POST passes."""
+    if request.method in _SUBMIT_METHODS and request.mimetype not in FORM_MIMETYPES:
+        abort(
+            415,
+            "This page takes the fields of its HTML form "
+            "(application/x-www-form-urlencoded or multipart/form-data).",
+        )
+
 
 #: (value for :func:`~flask_apikeys.service.parse_expiry`, label, days or None)
 EXPIRY_CHOICES: list[tuple[str, str, int | None]] = [
@@ -88,7 +145,7 @@ def _name_field(description: str = "") -> Any:
     )
 
 
-class CreateKeyForm(FlaskForm):
+class CreateKeyForm(BrowserForm):
     name = _name_field(
         description="What the key is for, e.g. “Accounting export” or “Claude Desktop”."
     )
@@ -104,15 +161,15 @@ class CreateKeyForm(FlaskForm):
     submission = HiddenField(validators=[Length(max=64)])
 
 
-class RenameForm(FlaskForm):
+class RenameForm(BrowserForm):
     name = _name_field()
 
 
-class RotateForm(FlaskForm):
+class RotateForm(BrowserForm):
     grace = SelectField("When should the old key stop working?", choices=choices(GRACE_CHOICES))
 
 
-class RevokeForm(FlaskForm):
+class RevokeForm(BrowserForm):
     reason = StringField(
         "Reason (optional)",
         filters=[_strip],
@@ -125,7 +182,7 @@ class ConfirmForm(RevokeForm):
     """Offboarding: revoke every key of one user, with an optional reason."""
 
 
-class IPAllowlistForm(FlaskForm):
+class IPAllowlistForm(BrowserForm):
     ip_allowlist = TextAreaField(
         "Allowed IP addresses",
         filters=[lambda v: v.strip() if isinstance(v, str) else v],
@@ -135,7 +192,7 @@ class IPAllowlistForm(FlaskForm):
     )
 
 
-class RateLimitForm(FlaskForm):
+class RateLimitForm(BrowserForm):
     rate_limit = StringField(
         "Rate limit",
         filters=[_strip],

@@ -29,7 +29,7 @@ from flask import Flask
 from flask.logging import default_handler
 from flask.testing import FlaskClient
 
-from tests.fuzzing.inputs import SESSIONS, Fuzzed, Inputs
+from tests.fuzzing.inputs import CSRF_PLACEHOLDER, SESSIONS, Fuzzed, Inputs
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 PEOPLE = {"alice": "alice@acme.test", "bob": "bob@acme.test", "carol": "carol@globex.test"}
@@ -157,6 +157,10 @@ class Harness:
         from example_app.models import User
 
         with self.app.app_context():
+            for org_id in (1, 2):  # the policy form may have ruled out the keys below
+                apikeys.service.policies.set_policy(
+                    org_id, max_lifetime_days=None, idle_expiry_days=None, allowed_permissions=None
+                )
             keys, ids = [], []
             for email, scopes in [
                 ("bob@acme.test", ["client.read"]),
@@ -164,7 +168,7 @@ class Harness:
                 ("carol@globex.test", ["invoice.read"]),
             ]:
                 user = db.session.scalar(sa.select(User).where(User.email == email))
-                issued = apikeys.service.issue(user, scopes=scopes, name="fuzz")
+                issued = apikeys.service.keys.issue(user, scopes=scopes, name="fuzz")
                 keys.append(issued.secret)
                 ids.append(int(issued.key.id))
             db.session.remove()
@@ -195,8 +199,11 @@ class Harness:
         body = request.body
         if request.csrf != "none":
             token = self.tokens[request.session] if request.csrf == "valid" else "forged"
-            extra = b"csrf_token=" + quote(token).encode()
-            body = extra if not body else body + b"&" + extra
+            if body and CSRF_PLACEHOLDER in body:  # a JSON body with the token inside
+                body = body.replace(CSRF_PLACEHOLDER, token.encode())
+            else:
+                extra = b"csrf_token=" + quote(token).encode()
+                body = extra if not body else body + b"&" + extra
         # PATH_INFO as a server makes it (percent-decoded bytes as latin-1), so that paths
         # the test client would parse as a URL ("//host...") still reach the app; both it
         # and the query string go past the test client (see RealTarget).

@@ -5,10 +5,15 @@ A request is a :class:`Fuzzed`: who sends it (a signed-in person or nobody), met
 path, raw query string, raw form or JSON body, and WSGI environ entries for headers (so
 that values a client library would refuse, CR and LF among them, still reach the app,
 as a lenient proxy could pass them).
+
+Besides forms and the API: bodies that are no form (JSON, arrays, strings, invalid or
+deeply nested JSON, text) posted to the pages people see, JSON nested too deep for the
+API, and integers of any length in the number fields.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_from_bytes
@@ -18,6 +23,9 @@ from tests.fuzzing.values import Values
 SESSIONS = ("anonymous", "alice", "bob", "carol")
 API_PATHS = ("/v1/invoices", "/v1/clients", "/v1/me/permissions")
 PAGES = "/settings/api-keys"
+#: Where a body carries the session's CSRF token (the harness puts it there), when it
+#: is not a form the token could be appended to.
+CSRF_PLACEHOLDER = b"%CSRF%"
 
 
 @dataclass
@@ -53,12 +61,16 @@ class Inputs(Values):
             return self.api()
         if roll < 0.45:
             return self.login()
-        if roll < 0.85:
+        if roll < 0.80:
             return self.page()
+        if roll < 0.88:
+            return self.not_a_form()
         return self.anywhere()
 
     def api(self) -> Fuzzed:
         rng = self.rng
+        if rng.random() < 0.1 and len(self.keys) > 1:
+            return self.create_invoice()
         method = rng.choice(
             ["GET"] * 5 + ["POST"] * 3 + ["PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
         )
@@ -96,6 +108,22 @@ class Inputs(Values):
             self.key_headers(),
         )
 
+    def create_invoice(self) -> Fuzzed:
+        """A JSON body the API reads for real: with a key that may write invoices (the
+        harness's second key, alice's), so the body gets past the key check."""
+        rng = self.rng
+        body = self.nested() if rng.random() < 0.3 else self.json_body()
+        return Fuzzed(
+            "api",
+            "anonymous",
+            "POST",
+            "/v1/invoices",
+            b"",
+            body,
+            rng.choice(["application/json", "application/json; charset=utf-8"]),
+            {"HTTP_AUTHORIZATION": "Bearer " + self.keys[1]},
+        )
+
     def login(self) -> Fuzzed:
         rng = self.rng
         email = ["bob@acme.test", "alice@acme.test", "nobody@acme.test", "BOB@ACME.TEST "]
@@ -117,11 +145,10 @@ class Inputs(Values):
             csrf,
         )
 
-    def page(self) -> Fuzzed:
-        rng = self.rng
-        session = rng.choice(["alice", "alice", "bob", "carol", "anonymous"])
-        ident = self.ident()
-        forms: list[tuple[str, dict[str, Any]]] = [
+    def page_forms(self, ident: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every form of the key pages: its action (under PAGES) and plausible values."""
+        org = self.rng.choice(["1", "1", "2", self.ident()])
+        return [
             (
                 "/new",
                 {
@@ -132,6 +159,8 @@ class Inputs(Values):
                     "scopes": ["invoice.read", "client.read", "invoice.write", "api_key.manage"],
                     "organization": ["1", "2", ""],
                     "submission": ["x"],
+                    "resources-1-client-mode": ["all", "only"],
+                    "resources-1-client": ["1", "2", "3", self.number()],
                 },
             ),
             (f"/{ident}/rename", {"name": ["renamed"]}),
@@ -139,8 +168,37 @@ class Inputs(Values):
             (f"/{ident}/revoke", {"reason": ["gone", ""]}),
             (f"/{ident}/ip-allowlist", {"ip_allowlist": ["203.0.113.0/24", "", "::1"]}),
             (f"/{ident}/rate-limit", {"rate_limit": ["100/minute", ""]}),
-            (f"/organization/{self.ident()}/users/{self.ident()}/revoke-all", {"reason": ["left"]}),
+            (
+                f"/{ident}/quota",
+                {
+                    "quota": ["1000/day", "50000/total", "", f"{self.number()}/month"],
+                    "refill": ["", "day", "month"],
+                },
+            ),
+            (
+                f"/{ident}/resources",
+                {
+                    f"resources-{org}-client-mode": ["all", "only"],
+                    f"resources-{org}-client": ["1", "2", "3", "4", self.number()],
+                },
+            ),
+            (
+                f"/organization/{org}/policy",
+                {
+                    "max_lifetime_days": [self.number() for _ in range(3)],
+                    "idle_expiry_days": [self.number() for _ in range(3)],
+                    "limit_permissions": ["y", ""],
+                    "allowed_permissions": ["invoice.read", "client.read", "invoice.write"],
+                },
+            ),
+            (f"/organization/{org}/users/{self.ident()}/revoke-all", {"reason": ["left"]}),
         ]
+
+    def page(self) -> Fuzzed:
+        rng = self.rng
+        session = rng.choice(["alice", "alice", "bob", "carol", "anonymous"])
+        ident = self.ident()
+        forms = self.page_forms(ident)
         if rng.random() < 0.45:
             path = rng.choice(
                 [
@@ -150,6 +208,7 @@ class Inputs(Values):
                     f"/{ident}/revoke",
                     "/organization",
                     f"/organization/{self.ident()}/users/{self.ident()}/revoke-all",
+                    f"/organization/{rng.choice(['1', '2', self.ident()])}/policy",
                     "/static/apikeys/" + quote_from_bytes(self.raw()),
                 ]
             )
@@ -177,6 +236,55 @@ class Inputs(Values):
             "application/x-www-form-urlencoded",
             environ,
             csrf,
+        )
+
+    def not_a_form(self) -> Fuzzed:
+        """A body that is no form (JSON, an array, a string, invalid or nested too deep,
+        text) posted where a page takes a form: sign-in, sign-out, every key page."""
+        rng = self.rng
+        actions = [action for action, _ in self.page_forms(self.ident())]
+        path = rng.choice(["/login", "/logout", *(PAGES + action for action in actions)])
+        fields = {"csrf_token": "%CSRF%", "name": "x", "email": "bob@acme.test"}
+        body = rng.choice(
+            [
+                b"[1]",
+                b'"x"',
+                b"null",
+                b"{",
+                b"[]",
+                b"{}",
+                json.dumps(fields).encode(),
+                json.dumps([fields]).encode(),
+                json.dumps({"password": "demo-password", **fields}).encode(),
+                self.json_body(),
+                self.nested(),
+                self.raw(),
+            ]
+        )
+        content_type = rng.choice(
+            [
+                "application/json",
+                "application/json",
+                "application/json; charset=utf-8",
+                "application/merge-patch+json",
+                "text/plain",
+                "application/xml",
+                "multipart/form-data",
+                "multipart/form-data; boundary=x",
+                "application/x-www-form-urlencoded",
+                None,
+            ]
+        )
+        return Fuzzed(
+            "not-a-form",
+            rng.choice(["alice", "alice", "bob", "carol", "anonymous"]),
+            "POST",
+            path,
+            b"",
+            body,
+            content_type,
+            {},
+            "valid" if CSRF_PLACEHOLDER in body else "none",
         )
 
     def anywhere(self) -> Fuzzed:

@@ -18,6 +18,7 @@ SPECIAL = [
     "1e309",
     "NaN",
     "9" * 40,
+    "9" * 309,  # beyond a float: OverflowError in WTForms' NumberRange
     "' OR '1'='1' --",
     '"; DROP TABLE users; --',
     "<script>alert(1)</script>",
@@ -116,6 +117,31 @@ class Values:
         if roll < 0.90:
             return self.key_like()
         return str(rng.choice([0, 1, 2, 3, -1, 2**31, 2**63, 10**30, rng.randint(-5, 50)]))
+
+    def number(self) -> str:
+        """What a number field may get: plausible, negative, huge, not a number."""
+        rng = self.rng
+        if rng.random() < 0.4:
+            return str(rng.choice([1, 7, 30, 90, 365, 3650]))
+        return rng.choice(
+            [
+                "0",
+                "-1",
+                "3651",
+                "9" * 309,
+                "-" + "9" * 309,
+                "9" * 5000,  # beyond the digits int() reads: a ValueError
+                str(2**63),
+                "1e309",
+                "1.5",
+                "1_000",
+                " 12 ",
+                "+5",
+                "\u0663",  # ARABIC-INDIC DIGIT THREE: int() reads it
+                "NaN",
+                "",
+            ]
+        )
 
     def text_plain(self) -> str:
         return self.rng.choice(
@@ -245,10 +271,21 @@ class Values:
             quote_from_bytes(k, safe="") + "=" + quote_from_bytes(v, safe="") for k, v in pairs
         ).encode()
 
+    def nested(self) -> bytes:
+        """JSON nested deeper than a parser goes (``[[[...]]]``), closed or not."""
+        rng = self.rng
+        depth = rng.choice([1100, 5000, 50_000])
+        opening, closing = rng.choice([(b"[", b"]"), (b'{"a":', b"}")])
+        inner = b"1" if opening != b"[" else b""
+        return opening * depth + inner + (closing * depth if rng.random() < 0.7 else b"")
+
     def json_body(self) -> bytes:
         rng = self.rng
-        if rng.random() < 0.2:
+        roll = rng.random()
+        if roll < 0.2:
             return self.raw()
+        if roll < 0.25:
+            return self.nested()
         values = [
             self.text(),
             rng.randint(-(2**70), 2**70),

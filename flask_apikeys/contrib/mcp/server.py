@@ -37,6 +37,7 @@ from .http import (
     TokenVerifierAdapter,
     token_from_scope,
 )
+from .logs import quiet_sdk_loggers
 from .mount import mount
 
 __all__ = ["MCPKeys", "current_access_token", "current_mcp_key"]
@@ -79,7 +80,7 @@ class MCPKeys:
 
     ::
 
-        server = MCPServer("ledgerly")
+        server = create_server("ledgerly")      # MCPServer, without touching the logging
         keys = MCPKeys(server)
 
         @keys.tool(scope="invoice.read")
@@ -202,7 +203,10 @@ class MCPKeys:
         Stateless with JSON responses by default: any worker of any process can answer
         any request. DNS-rebinding protection is off unless *transport_security* says
         otherwise: every request carries a key, which a rebound browser page lacks.
+        The SDK's line per request at INFO is left out (:func:`~.logs.quiet_sdk_loggers`)
+        unless the host set a level on its ``mcp`` loggers.
         """
+        quiet_sdk_loggers()
         return self.server.streamable_http_app(
             streamable_http_path=path,
             stateless_http=stateless,

@@ -6,20 +6,38 @@ from typing import Any
 
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectMultipleField
-from wtforms.validators import NumberRange, Optional
+from wtforms.validators import Optional, ValidationError
 
 from ...service.policies import MAX_POLICY_DAYS
 from ...service.validation import RequestRefused
+from ..forms import BrowserForm
 from ..state import app_keys
 from .common import client_ip, csrf_or_400, form_error, page_service, signed_in_user
 from .organization import managed_org_or_404
 
-_DAYS = NumberRange(1, MAX_POLICY_DAYS, f"Between 1 and {MAX_POLICY_DAYS} days.")
+
+class WholeNumberRange:
+    """Like WTForms' ``NumberRange``, for integers of any size: WTForms' own calls
+    ``math.isnan(data)``, which raises ``OverflowError`` (a 500) for an integer beyond a
+    float's range, such as 309 digits typed into the field. Sets ``min`` and ``max`` on
+    the rendered input, as ``NumberRange`` does."""
+
+    def __init__(self, low: int, high: int, message: str) -> None:
+        self.min, self.max, self.message = low, high, message
+        self.field_flags = {"min": low, "max": high}
+
+    def __call__(self, form: Any, field: Any) -> None:
+        data = field.data
+        if isinstance(data, int) and not isinstance(data, bool) and self.min <= data <= self.max:
+            return
+        raise ValidationError(self.message)
 
 
-class PolicyForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF is untyped (see forms.py)
+_DAYS = WholeNumberRange(1, MAX_POLICY_DAYS, f"Between 1 and {MAX_POLICY_DAYS} days.")
+
+
+class PolicyForm(BrowserForm):
     max_lifetime_days = IntegerField(
         "Maximum key lifetime (days)",
         validators=[Optional(), _DAYS],
@@ -40,7 +58,7 @@ class PolicyForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF is untyped (see 
 def policy(org_id: str) -> ResponseReturnValue:
     service, user = page_service(), signed_in_user()
     org = managed_org_or_404(org_id)
-    current = service.policy_of(org.id)
+    current = service.policies.policy_of(org.id)
     form = PolicyForm()
     if not form.is_submitted() and current is not None:
         form.max_lifetime_days.data = current.max_lifetime_days
@@ -50,7 +68,7 @@ def policy(org_id: str) -> ResponseReturnValue:
     status = 200
     if form.validate_on_submit():
         try:
-            service.set_policy(
+            service.policies.set_policy(
                 org.id,
                 max_lifetime_days=form.max_lifetime_days.data,
                 idle_expiry_days=form.idle_expiry_days.data,
@@ -79,9 +97,11 @@ def policy(org_id: str) -> ResponseReturnValue:
             policy=current,
             permissions=_permission_choices(current),
             selected=set(form.allowed_permissions.data or []),
-            global_max_days=service.max_lifetime.days if service.max_lifetime else None,
-            outliving=service.keys_outliving_policy(org.id),
-            events=service.policy_events(org.id),
+            global_max_days=service.context.max_lifetime.days
+            if service.context.max_lifetime
+            else None,
+            outliving=service.policies.keys_outliving_policy(org.id),
+            events=service.policies.policy_events(org.id),
         ),
         status,
     )
@@ -92,7 +112,7 @@ def _permission_choices(current: Any) -> list[tuple[str, str]]:
     names that the vocabulary no longer does (so saving does not silently drop them)."""
     service = page_service()
     vocabulary = app_keys().permission_vocabulary()
-    names = {name: text for name, text in vocabulary.items() if service.may_hold(name)}
+    names = {name: text for name, text in vocabulary.items() if service.context.may_hold(name)}
     for name in (current.allowed_permissions or []) if current is not None else []:
         names.setdefault(name, "")
     return sorted(names.items())
