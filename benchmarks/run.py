@@ -108,7 +108,7 @@ def prepare(database_url: str, size: int) -> tuple[str, str]:
         db.create_all()
         seed_demo_data()
         alice = db.session.scalar(sa.select(User).where(User.email == "alice@acme.test"))
-        issued = apikeys.service.issue(alice, "benchmark", ["invoice.read"])
+        issued = apikeys.service.keys.issue(alice, "benchmark", ["invoice.read"])
         secret, prefix = issued.secret, issued.key.display_prefix
         owner_id, org_id = alice.id, issued.key.organization_id
         db.session.remove()
@@ -241,8 +241,8 @@ def revoke_under_load(
     time.sleep(1)
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "bench"})
     with app.app_context():
-        key = apikeys.service.get_by_display_prefix(prefix)
-        apikeys.service.revoke(key, reason="benchmark")
+        key = apikeys.service.queries.get_by_display_prefix(prefix)
+        apikeys.service.keys.revoke(key, reason="benchmark")
         statuses = [get_status(server.port, route, secret) for _ in range(20)]
         db.session.remove()
         db.engine.dispose()

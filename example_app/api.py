@@ -115,7 +115,7 @@ def _quota() -> dict[str, Any] | None:
     quota = current_key.quota
     if quota is None:
         return None
-    usage = current_app.extensions["apikeys"].service.quota_usage(current_key.key)
+    usage = current_app.extensions["apikeys"].service.quotas.quota_usage(current_key.key)
     reset = usage.resets_at if usage is not None else None
     return {
         "limit": quota.limit,

@@ -93,7 +93,44 @@ _MOVED = {
     for name in ("EVENT_LABELS", "AuditEntry", "AuditFilter", "AuditPage")
 }
 
-__all__ = sorted(_MODULE_OF)
+__all__ = [
+    "KEY_PATTERN",
+    "APIKeyError",
+    "APIKeys",
+    "AuthenticationFailed",
+    "ExpiredAPIKey",
+    "IPNotAllowed",
+    "InactiveUser",
+    "InsufficientScope",
+    "InvalidAPIKey",
+    "IssuedKey",
+    "KeyDraft",
+    "KeyFormatError",
+    "KeyService",
+    "KeyStatus",
+    "MissingAPIKey",
+    "Organization",
+    "Quota",
+    "QuotaExceeded",
+    "QuotaUsage",
+    "RateLimited",
+    "Refusal",
+    "RequestRefused",
+    "ResourceNotAllowed",
+    "RevokedAPIKey",
+    "VerifiedKey",
+    "current_key",
+    "flush_all",
+    "generate_key",
+    "is_key_request",
+    "key_pattern",
+    "parse_duration",
+    "parse_expiry",
+    "parse_key",
+    "parse_quota",
+    "presented_key",
+    "require_key",
+]
 
 __version__ = "0.2.0"
 

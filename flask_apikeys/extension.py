@@ -236,8 +236,8 @@ class APIKeys:
                 cfg["APIKEYS_GRANTABLE_SENSITIVE_PERMISSIONS"] or ()
             ),
         )
-        service.resource_kinds = dict(self._resource_kinds)
-        service.configure_quotas(
+        service.resources.resource_kinds = dict(self._resource_kinds)
+        service.quotas.configure_quotas(
             timezone=cfg["APIKEYS_QUOTA_TIMEZONE"],
             storage_uri=cfg["APIKEYS_QUOTA_STORAGE_URI"] or None,
             key_prefix=cfg["APIKEYS_RATELIMIT_KEY_PREFIX"],

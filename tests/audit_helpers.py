@@ -56,16 +56,18 @@ def seed_trail(app: Flask, formula_name: str = INJECTION) -> Seeded:
         s = apikeys.service
         users = _users(db)
         alice, bob, carol = users["alice"], users["bob"], users["carol"]
-        issued = s.issue(bob, "Nightly export", ["invoice.read"], actor=bob, ip="198.51.100.7")
-        s.rename(issued.key, "Nightly export (prod)", actor=bob, ip="198.51.100.7")
-        rotated = s.rotate(issued.key, actor=bob, ip="198.51.100.7")
-        s.set_ip_allowlist(rotated.key, ["203.0.113.0/24"], actor=alice, ip="192.0.2.1")
-        s.set_rate_limit(rotated.key, "100/minute", actor=alice, ip="192.0.2.1")
-        laptop = s.issue(bob, "Laptop script", ["client.read"], actor=bob).key
-        s.revoke(laptop, actor=alice, reason="lost laptop", ip="192.0.2.1")
-        formula = s.issue(alice, formula_name, ["client.read"], actor=alice).key
-        globex_key = s.issue(carol, "Globex secret thing", ["client.read"], actor=carol).key
-        s.rename(globex_key, "Globex secret thing 2", actor=carol)
+        issued = s.keys.issue(bob, "Nightly export", ["invoice.read"], actor=bob, ip="198.51.100.7")
+        s.keys.rename(issued.key, "Nightly export (prod)", actor=bob, ip="198.51.100.7")
+        rotated = s.keys.rotate(issued.key, actor=bob, ip="198.51.100.7")
+        s.restrictions.set_ip_allowlist(
+            rotated.key, ["203.0.113.0/24"], actor=alice, ip="192.0.2.1"
+        )
+        s.restrictions.set_rate_limit(rotated.key, "100/minute", actor=alice, ip="192.0.2.1")
+        laptop = s.keys.issue(bob, "Laptop script", ["client.read"], actor=bob).key
+        s.keys.revoke(laptop, actor=alice, reason="lost laptop", ip="192.0.2.1")
+        formula = s.keys.issue(alice, formula_name, ["client.read"], actor=alice).key
+        globex_key = s.keys.issue(carol, "Globex secret thing", ["client.read"], actor=carol).key
+        s.keys.rename(globex_key, "Globex secret thing 2", actor=carol)
         Event = apikeys.models.APIKeyEvent
         acme = rotated.key.organization_id
         # A simulated week: uses after expiry, a raw event of a host, an org-wide policy
@@ -140,5 +142,5 @@ def entries(app: Flask, org: int, limit: int = 500, **filters: Any) -> list[Any]
 
     with app.app_context():
         s = apikeys.service
-        audit = s.audit_filter(org, **filters)
-        return s.audit_page(audit, limit=limit).entries
+        audit = s.audit_trail.audit_filter(org, **filters)
+        return s.audit_trail.audit_page(audit, limit=limit).entries

@@ -326,7 +326,7 @@ def make_key(app: Flask) -> Any:
         with app.app_context():
             user = db.session.scalar(sa.select(User).where(User.email == email))
             kwargs.setdefault("name", "test key")
-            issued = apikeys.service.issue(user, scopes=scopes or [], **kwargs)
+            issued = apikeys.service.keys.issue(user, scopes=scopes or [], **kwargs)
             return issued.secret
 
     return make

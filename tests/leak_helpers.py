@@ -137,7 +137,7 @@ def key_row(app: Flask, secret: str) -> Any:
     with app.app_context():
         key = db.session.scalar(
             sa.select(apikeys.models.APIKey).where(
-                apikeys.models.APIKey.key_hash == apikeys.service.hash(secret)
+                apikeys.models.APIKey.key_hash == apikeys.service.context.hash(secret)
             )
         )
         db.session.expunge(key)

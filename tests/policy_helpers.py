@@ -31,11 +31,12 @@ def key_service() -> Any:
 
 def set_rules(app: Flask, org: str = "Acme", **rules: Any) -> None:
     with app.app_context():
-        key_service().set_policy(org_id_of(org), **rules)
+        key_service().policies.set_policy(org_id_of(org), **rules)
 
 
 def policy_events_of(app: Flask, org: str = "Acme") -> list[Any]:
     with app.app_context():
         return [
-            (e.key_id, e.actor_id, e.details) for e in key_service().policy_events(org_id_of(org))
+            (e.key_id, e.actor_id, e.details)
+            for e in key_service().policies.policy_events(org_id_of(org))
         ]

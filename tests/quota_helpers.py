@@ -23,7 +23,7 @@ class Clock:
 
     def set(self, moment: dt.datetime) -> None:
         self.now = moment
-        self.app.extensions["apikeys"].hot_path(self.app).service.clock = lambda: self.now
+        self.app.extensions["apikeys"].hot_path(self.app).service.context.clock = lambda: self.now
 
 
 def issue_key(app: Flask, quota: str | None, *, refill: str | None = None, **kwargs: Any) -> Any:
@@ -33,9 +33,9 @@ def issue_key(app: Flask, quota: str | None, *, refill: str | None = None, **kwa
 
     with app.app_context():
         bob = db.session.scalar(sa.select(User).where(User.email == "bob@acme.test"))
-        issued = apikeys.service.issue(bob, "quota test", ["client.read"], **kwargs)
+        issued = apikeys.service.keys.issue(bob, "quota test", ["client.read"], **kwargs)
         if quota is not None:
-            apikeys.service.set_quota(issued.key, quota, refill=refill)
+            apikeys.service.quotas.set_quota(issued.key, quota, refill=refill)
         return issued.secret, issued.key.id, issued.key.display_prefix
 
 
@@ -44,7 +44,7 @@ def quota_usage_of(app: Flask, key_id: int) -> Any:
 
     with app.app_context():
         service = apikeys.service
-        return service.quota_usage(service.get_key(key_id))
+        return service.quotas.quota_usage(service.queries.get_key(key_id))
 
 
 def get_clients(client: FlaskClient, secret: str) -> Any:

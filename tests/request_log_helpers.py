@@ -21,7 +21,7 @@ def _rows(app: Flask, secret: str | None = None) -> list[Any]:
     with app.app_context():
         stmt = sa.select(Request).order_by(Request.id)
         if secret is not None:
-            stmt = stmt.where(Request.key_id == apikeys.service.find_by_secret(secret).id)
+            stmt = stmt.where(Request.key_id == apikeys.service.verifier.find_by_secret(secret).id)
         rows = list(db.session.scalars(stmt))
         db.session.expunge_all()
         return rows
@@ -31,7 +31,7 @@ def _key_id(app: Flask, secret: str) -> int:
     from example_app import apikeys
 
     with app.app_context():
-        return int(apikeys.service.find_by_secret(secret).id)
+        return int(apikeys.service.verifier.find_by_secret(secret).id)
 
 
 @pytest.fixture(name="quiet_app")

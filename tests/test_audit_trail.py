@@ -116,20 +116,20 @@ def test_keyset_pages_walk_every_event_once_both_ways(app, seeded):
 
     with app.app_context():
         s = apikeys.service
-        audit = s.audit_filter(seeded.acme)
-        everything = [e.id for e in s.audit_page(audit, limit=500).entries]
+        audit = s.audit_trail.audit_filter(seeded.acme)
+        everything = [e.id for e in s.audit_trail.audit_page(audit, limit=500).entries]
         pages, cursor = [], None
         while True:
-            page = s.audit_page(audit, limit=4, before=cursor)
+            page = s.audit_trail.audit_page(audit, limit=4, before=cursor)
             pages.append(page)
             cursor = page.older
             if cursor is None:
                 break
         assert [e.id for p in pages for e in p.entries] == everything
         assert pages[0].newer is None and all(p.newer for p in pages[1:])
-        back = s.audit_page(audit, limit=4, after=pages[2].newer)
+        back = s.audit_trail.audit_page(audit, limit=4, after=pages[2].newer)
         assert [e.id for e in back.entries] == [e.id for e in pages[1].entries]
-        first = s.audit_page(audit, limit=4, after=pages[1].newer)  # back at the newest
+        first = s.audit_trail.audit_page(audit, limit=4, after=pages[1].newer)  # back at the newest
         assert [e.id for e in first.entries] == [e.id for e in pages[0].entries]
         assert first.newer is None
 
@@ -160,7 +160,7 @@ def test_bad_filters_are_refused_with_a_sentence(app, seeded):
     with app.app_context():
         for filters, field, words in BAD_FILTERS:
             with pytest.raises(RequestRefused) as refused:
-                apikeys.service.audit_filter(seeded.acme, **filters)
+                apikeys.service.audit_trail.audit_filter(seeded.acme, **filters)
             assert (refused.value.field, words in refused.value.message) == (field, True), (
                 filters,
                 refused.value.message,
@@ -174,17 +174,17 @@ def test_a_key_of_another_organization_or_a_whole_key_is_not_found(app, seeded, 
     with app.app_context():
         s = apikeys.service
         with pytest.raises(RequestRefused, match="No key"):
-            s.audit_filter(seeded.acme, key=seeded.globex_key)
+            s.audit_trail.audit_filter(seeded.acme, key=seeded.globex_key)
         with pytest.raises(RequestRefused) as refused:
-            s.audit_filter(seeded.acme, key=secret)
+            s.audit_trail.audit_filter(seeded.acme, key=secret)
         assert "never the whole key" in refused.value.message
         assert secret[4:] not in refused.value.message
         for org in ("acme", "", "1" * 40, -(2**70), None):
             with pytest.raises(RequestRefused, match="organization"):
-                s.audit_filter(org)
+                s.audit_trail.audit_filter(org)
         for cursor in ("1.2.3", "x", "9" * 17 + "." + "9" * 19, "-1.5"):
             with pytest.raises(RequestRefused, match="page link"):
-                s.audit_page(s.audit_filter(seeded.acme), before=cursor)
+                s.audit_trail.audit_page(s.audit_trail.audit_filter(seeded.acme), before=cursor)
 
 
 def test_moments_and_retention():
@@ -219,7 +219,9 @@ def test_the_trail_query_walks_the_organization_index(app, seeded):
 
     with app.app_context():
         s = apikeys.service
-        stmt = s.audit_query(s.audit_filter(seeded.acme, events=["revoked"])).limit(50)
+        stmt = s.audit_trail.audit_query(
+            s.audit_trail.audit_filter(seeded.acme, events=["revoked"])
+        ).limit(50)
         sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
         with db.engine.connect() as conn:
             if db.engine.dialect.name == "postgresql":  # a tiny table: make it choose

@@ -26,7 +26,7 @@ def _keys(app: Flask) -> list[Any]:
     from example_app import apikeys
 
     with app.app_context():
-        return list(apikeys.service.list_keys())
+        return list(apikeys.service.queries.list_keys())
 
 
 def test_the_seed_has_an_organization_on_each_plan(app: Flask) -> None:
@@ -79,7 +79,7 @@ def test_a_free_organization_gets_no_key_from_the_service_or_the_cli(app: Flask)
     from example_app import apikeys
 
     with app.app_context(), pytest.raises(RequestRefused, match=PAID_PLANS):
-        apikeys.service.issue(_user("dana@bluth.test"), "x", [], full_access=True)
+        apikeys.service.keys.issue(_user("dana@bluth.test"), "x", [], full_access=True)
     result = app.test_cli_runner().invoke(
         args=["apikeys", "create", "--user", "dana@bluth.test", "--name", "x", "--full-access"]
     )
@@ -123,12 +123,12 @@ def test_the_team_plan_refuses_custom_scopes_and_chosen_clients(
         org_id = erin.memberships[0].organization_id
         client_id = db.session.scalar(sa.select(Client.id).where(Client.organization_id == org_id))
         with pytest.raises(RequestRefused, match="limiting a key to some clients"):
-            apikeys.service.issue(
+            apikeys.service.keys.issue(
                 erin, "x", [], full_access=True, resources={"client": [client_id]}
             )
-        key = apikeys.service.issue(erin, "x", [], full_access=True).key
+        key = apikeys.service.keys.issue(erin, "x", [], full_access=True).key
         with pytest.raises(RequestRefused, match="limiting a key to some clients"):
-            apikeys.service.set_resources(key, {"client": [client_id]}, actor=erin)
+            apikeys.service.resources.set_resources(key, {"client": [client_id]}, actor=erin)
         assert key.resources is None
 
 

@@ -163,7 +163,7 @@ def _key(app: Flask, secret: str) -> Any:
     from example_app import apikeys, db
 
     with app.app_context():
-        key = apikeys.service.find_by_secret(secret)
+        key = apikeys.service.verifier.find_by_secret(secret)
         db.session.expunge(key)
         return key
 
@@ -216,7 +216,7 @@ def test_the_create_page_refuses_forged_or_empty_choices(
     assert response.status_code == 400
     assert message in response.text
     with app.app_context():
-        assert apikeys.service.list_keys() == []
+        assert apikeys.service.queries.list_keys() == []
 
 
 def test_the_owner_changes_a_keys_clients_on_its_page(app: Flask, browser: Browser) -> None:

@@ -49,7 +49,7 @@ def _user(email_address: str) -> Any:
 def _key(app: Flask, email_address: str, name: str, expires_in: dt.timedelta | None) -> int:
     with app.app_context():
         expires_at = utcnow() + expires_in if expires_in is not None else None
-        issued = _service().issue(
+        issued = _service().keys.issue(
             _user(email_address), name, ["client.read"], expires_at=expires_at
         )
         return int(issued.key.id)
@@ -59,7 +59,7 @@ def _warn(app: Flask, now: dt.datetime | None = None) -> list[tuple[str, int]]:
     """Run the warnings at *now*; ``[(key name, days)]`` of those sent."""
     sent: list[ExpiryWarning] = []
     with app.app_context():
-        _service().warn_expiring([7, 1], sent.append, now=now)
+        _service().expiry.warn_expiring([7, 1], sent.append, now=now)
         return [(w.key.name, w.days) for w in sent]
 
 
@@ -81,8 +81,8 @@ def test_each_key_gets_each_warning_once_and_the_nearest_when_it_crossed_both(
     rotated = _key(app, "bob@acme.test", "rotated", 5 * DAY)
     with app.app_context():
         service = _service()
-        service.revoke(service.get_key(revoked))
-        service.rotate(service.get_key(rotated), grace=dt.timedelta(hours=1))
+        service.keys.revoke(service.queries.get_key(revoked))
+        service.keys.rotate(service.queries.get_key(rotated), grace=dt.timedelta(hours=1))
     # The rotated key's successor expires in 5 days too, and is warned in its own right.
     assert sorted(_warn(app)) == [("in 12 hours", 1), ("in 5 days", 7), ("rotated", 7)]
     assert _warn(app) == []  # never twice
@@ -97,12 +97,12 @@ def test_a_warning_is_claimed_by_exactly_one_run(app: Flask) -> None:
     key_id = _key(app, "bob@acme.test", "soon", 3 * DAY)
     with app.app_context():
         service = _service()
-        assert service.due_expiry_warnings([7, 1]) == [(key_id, 7)]
-        (candidate,) = service._candidates([7, 1], None)
+        assert service.expiry.due_expiry_warnings([7, 1]) == [(key_id, 7)]
+        (candidate,) = service.expiry._candidates([7, 1], None)
         now = utcnow()
-        assert service._claim(candidate, now) is True
-        assert service._claim(candidate, now) is False  # a second run, or process
-        assert service.due_expiry_warnings([7, 1]) == []
+        assert service.expiry._claim(candidate, now) is True
+        assert service.expiry._claim(candidate, now) is False  # a second run, or process
+        assert service.expiry.due_expiry_warnings([7, 1]) == []
 
 
 def test_keys_of_inactive_owners_and_idle_keys_get_no_warning(app: Flask) -> None:
@@ -113,13 +113,13 @@ def test_keys_of_inactive_owners_and_idle_keys_get_no_warning(app: Flask) -> Non
     with app.app_context():
         _user("bob@acme.test").active = False
         db.session.commit()
-        table = _service().models.APIKey.__table__
+        table = _service().context.models.APIKey.__table__
         db.session.execute(
             sa.update(table).where(table.c.id == idle).values(created_at=utcnow() - 40 * DAY)
         )
         db.session.commit()
         acme = _user("alice@acme.test").memberships[0].organization_id
-        _service().set_policy(acme, idle_expiry_days=30)
+        _service().policies.set_policy(acme, idle_expiry_days=30)
     assert _warn(app) == []
 
 
@@ -132,7 +132,7 @@ def test_a_failing_receiver_is_logged_and_the_warning_stays_sent(
         raise OSError("mail server down")
 
     with app.app_context():
-        assert len(_service().warn_expiring([7], broken)) == 1
+        assert len(_service().expiry.warn_expiring([7], broken)) == 1
     assert "could not send the expiry warning" in caplog.text
     assert _warn(app) == []
 
@@ -188,7 +188,7 @@ def test_the_key_list_marks_keys_that_expire_soon(app: Flask) -> None:
     assert "Expires within a day" in rows["Tomorrow"]
     assert "ak-badge-expiring" not in rows["Later"]
     with app.app_context():
-        keys = _service().list_keys(owner=_user("bob@acme.test"))
+        keys = _service().queries.list_keys(owner=_user("bob@acme.test"))
         assert sorted(expiring_soon(keys).values()) == [1, 3]
 
 
@@ -295,7 +295,7 @@ def test_notify_expiring_run_twice_across_two_processes_sends_one_email(
             assert len(recipients) == 12 and len(set(recipients)) == 12
             assert {to for to, _ in recipients} == set(owners)
             with app.app_context():
-                assert _service().due_expiry_warnings([7, 1]) == []
+                assert _service().expiry.due_expiry_warnings([7, 1]) == []
         finally:
             with app.app_context():
                 db.session.remove()

@@ -51,12 +51,12 @@ def test_models_fit_any_user_table_and_take_host_mixins(database_url: str) -> No
             member = Member(handle="ada")
             db.session.add(member)
             db.session.commit()
-            issued = apikeys.service.issue(member, "Deploy", ["x.read"])
+            issued = apikeys.service.keys.issue(member, "Deploy", ["x.read"])
             issued.key.note = "rotates monthly"
             db.session.commit()
             assert issued.secret.startswith("mbr_")
             assert issued.key.shout() == "DEPLOY"
-            key = apikeys.service.verify(issued.secret).key
+            key = apikeys.service.verifier.verify(issued.secret).key
             assert key.note == "rotates monthly" and key.owner is member
             assert set(db.metadata.tables) >= {"tokens", "token_events", "token_usage_days"}
             fk = next(iter(db.metadata.tables["tokens"].c.owner_id.foreign_keys))

@@ -11,7 +11,7 @@ from tests.statements import lookups, recorded_statements, version_checks, write
 
 
 def test_a_verified_request_costs_at_most_one_select_and_no_write(host: Any) -> None:
-    secret = host.service.issue(host.ann, "x", ["doc.read"]).secret
+    secret = host.service.keys.issue(host.ann, "x", ["doc.read"]).secret
     engine = host.module.db.engine
     host.module.db.session.remove()
     with recorded_statements() as statements:
@@ -41,7 +41,7 @@ def test_sqlite_selects_again_after_any_commit(host: Any) -> None:
     engine = host.module.db.engine
     if engine.dialect.name != "sqlite":
         return  # PostgreSQL SELECTs on every request (the test above)
-    secret = host.service.issue(host.ann, "x", ["doc.read"]).secret
+    secret = host.service.keys.issue(host.ann, "x", ["doc.read"]).secret
     host.module.db.session.remove()
     assert host.client.get("/read", headers=bearer(secret)).status_code == 200
     with recorded_statements() as statements:
@@ -53,7 +53,7 @@ def test_sqlite_selects_again_after_any_commit(host: Any) -> None:
 
 
 def test_a_bad_checksum_costs_no_query(host: Any) -> None:
-    secret = host.service.issue(host.ann, "x", ["doc.read"]).secret
+    secret = host.service.keys.issue(host.ann, "x", ["doc.read"]).secret
     typo = secret[:-1] + ("A" if secret[-1] != "A" else "B")
     with recorded_statements() as statements:
         for headers in (bearer(typo), bearer("garbage"), {"X-API-Key": "tst_" + "é" * 38}):
@@ -62,7 +62,7 @@ def test_a_bad_checksum_costs_no_query(host: Any) -> None:
 
 
 def test_an_insufficient_scope_also_costs_one_select(host: Any) -> None:
-    secret = host.service.issue(host.ben, "x", ["doc.read"]).secret
+    secret = host.service.keys.issue(host.ben, "x", ["doc.read"]).secret
     host.module.db.session.remove()
     with recorded_statements() as statements:
         assert host.client.post("/write", headers=bearer(secret)).status_code == 403

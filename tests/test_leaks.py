@@ -233,7 +233,7 @@ def test_a_host_with_csrf_protection_gets_the_reports_and_the_signal(
         APIKEYS_LEAK_ALLOW_HTTP=True,
     )
     app.register_blueprint(create_leak_blueprint(), url_prefix="/security")
-    secret = host.service.issue(host.ann, "deploy", ["doc.read"]).secret
+    secret = host.service.keys.issue(host.ann, "deploy", ["doc.read"]).secret
     told: list[dict[str, Any]] = []
 
     def receiver(sender: Flask, **data: Any) -> None:

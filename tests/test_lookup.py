@@ -55,8 +55,8 @@ def test_each_request_is_one_select_and_a_change_is_seen_at_once(
 
     # So is a revocation, committed elsewhere.
     with app.app_context():
-        key = apikeys.service.get_by_display_prefix(parse_key(secret).display_prefix)
-        apikeys.service.revoke(key)
+        key = apikeys.service.queries.get_by_display_prefix(parse_key(secret).display_prefix)
+        apikeys.service.keys.revoke(key)
     response = client.get("/v1/clients", headers=bearer(secret))
     assert response.status_code == 401
     assert response.json["error"] == "revoked_api_key"
@@ -72,7 +72,7 @@ def test_the_key_and_owner_belong_to_the_requests_session(app: Flask, make_key: 
     def revoke_self() -> Any:
         assert current_key.key in db.session
         assert current_key.owner in db.session
-        apikeys.service.revoke(current_key.key, reason="self")
+        apikeys.service.keys.revoke(current_key.key, reason="self")
         return {"ok": True}
 
     client = app.test_client()
@@ -82,7 +82,7 @@ def test_the_key_and_owner_belong_to_the_requests_session(app: Flask, make_key: 
     assert client.post("/v1/test-revoke-self", headers=bearer(secret)).status_code == 200
     assert client.get("/v1/clients", headers=bearer(secret)).status_code == 401
     with app.app_context():
-        key = apikeys.service.get_by_display_prefix(parse_key(secret).display_prefix)
+        key = apikeys.service.queries.get_by_display_prefix(parse_key(secret).display_prefix)
         assert key.revoked_reason == "self"
 
 
@@ -271,7 +271,7 @@ def test_the_lookup_is_seen_by_opentelemetry(host: Any) -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    secret = host.service.issue(host.ann, "x", ["doc.read"]).secret
+    secret = host.service.keys.issue(host.ann, "x", ["doc.read"]).secret
     engine = host.module.db.engine
     host.module.db.session.remove()
     exporter = InMemorySpanExporter()

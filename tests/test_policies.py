@@ -30,7 +30,7 @@ def test_an_admin_sets_a_policy_and_each_change_is_an_organization_event(app: Fl
     with app.app_context():
         service, acme = key_service(), org_id_of("Acme")
         alice = user_named("alice@acme.test")
-        policy = service.set_policy(
+        policy = service.policies.set_policy(
             acme,
             max_lifetime_days=90,
             idle_expiry_days="30",
@@ -46,8 +46,8 @@ def test_an_admin_sets_a_policy_and_each_change_is_an_organization_event(app: Fl
         }
         assert policy.updated_by_id == alice.id
         # The same rules again change nothing and write nothing.
-        service.set_policy(acme, max_lifetime_days=90, actor=alice)
-        (event,) = service.policy_events(acme)
+        service.policies.set_policy(acme, max_lifetime_days=90, actor=alice)
+        (event,) = service.policies.policy_events(acme)
         assert (event.event, event.key_id, event.organization_id) == ("policy_changed", None, acme)
         assert (event.actor_id, event.ip) == (alice.id, "203.0.113.9")
         assert event.details["before"] == {
@@ -57,12 +57,15 @@ def test_an_admin_sets_a_policy_and_each_change_is_an_organization_event(app: Fl
         }
         assert event.details["after"] == policy.rules()
         # Lifting one rule keeps the others; lifting every rule removes the policy.
-        service.set_policy(acme, idle_expiry_days=None)
-        assert service.policy_of(acme).rules()["max_lifetime_days"] == 90
-        assert service.policy_of(acme).idle_expiry_days is None
-        assert service.set_policy(acme, max_lifetime_days=None, allowed_permissions=None) is None
-        assert service.policy_of(acme) is None
-        latest = service.policy_events(acme)[0]
+        service.policies.set_policy(acme, idle_expiry_days=None)
+        assert service.policies.policy_of(acme).rules()["max_lifetime_days"] == 90
+        assert service.policies.policy_of(acme).idle_expiry_days is None
+        assert (
+            service.policies.set_policy(acme, max_lifetime_days=None, allowed_permissions=None)
+            is None
+        )
+        assert service.policies.policy_of(acme) is None
+        latest = service.policies.policy_events(acme)[0]
         assert latest.actor_id is None  # an operator
         assert latest.details["after"] == dict.fromkeys(latest.details["after"])
 
@@ -72,9 +75,9 @@ def test_only_admins_of_the_organization_may_set_its_policy(app: Flask) -> None:
         service, acme = key_service(), org_id_of("Acme")
         for email in ("bob@acme.test", "carol@globex.test"):  # a member; another org's admin
             with pytest.raises(RequestRefused, match=r"api_key\.manage"):
-                service.set_policy(acme, max_lifetime_days=30, actor=user_named(email))
-        assert service.policy_of(acme) is None
-        assert service.policy_events(acme) == []
+                service.policies.set_policy(acme, max_lifetime_days=30, actor=user_named(email))
+        assert service.policies.policy_of(acme) is None
+        assert service.policies.policy_events(acme) == []
 
 
 @pytest.mark.parametrize(
@@ -96,9 +99,9 @@ def test_bad_rules_are_refused_with_a_message_and_nothing_is_written(
     with app.app_context():
         service, acme = key_service(), org_id_of("Acme")
         with pytest.raises(RequestRefused, match=message):
-            service.set_policy(acme, **rules)
-        assert service.policy_of(acme) is None
-        assert service.policy_events(acme) == []
+            service.policies.set_policy(acme, **rules)
+        assert service.policies.policy_of(acme) is None
+        assert service.policies.policy_events(acme) == []
 
 
 def test_an_unknown_organization_is_refused(app: Flask) -> None:
@@ -106,11 +109,11 @@ def test_an_unknown_organization_is_refused(app: Flask) -> None:
         service = key_service()
         for org in ("", "not-an-id"):
             with pytest.raises(RequestRefused, match="organization"):
-                service.set_policy(org, max_lifetime_days=30)
+                service.policies.set_policy(org, max_lifetime_days=30)
         if service.session.get_bind().dialect.name == "postgresql":  # SQLite: no FK checks
             with pytest.raises(RequestRefused, match="no organization"):
-                service.set_policy(987654, max_lifetime_days=30)
-            assert service.policy_events(987654) == []
+                service.policies.set_policy(987654, max_lifetime_days=30)
+            assert service.policies.policy_events(987654) == []
 
 
 # -- creation ---------------------------------------------------------------------------
@@ -135,7 +138,7 @@ def test_the_global_maximum_still_applies_when_shorter(app: Flask, make_key: Any
     app.extensions["apikeys"].refresh(app)
     set_rules(app, max_lifetime_days=60)
     with app.app_context():
-        assert key_service().lifetime_limit(org_id_of("Acme")) == dt.timedelta(days=20)
+        assert key_service().policies.lifetime_limit(org_id_of("Acme")) == dt.timedelta(days=20)
     with pytest.raises(RequestRefused, match="within 20 days"):
         make_key("bob@acme.test", ["client.read"], expires_at=parse_expiry("30d"))
 
@@ -145,15 +148,15 @@ def test_a_rotation_keeps_the_lifetime_within_todays_maximum(app: Flask, make_ke
     set_rules(app, max_lifetime_days=30)
     with app.app_context():
         service = key_service()
-        (old,) = service.list_keys(owner=user_named("bob@acme.test"))
-        assert [k.display_prefix for k in service.keys_outliving_policy(org_id_of("Acme"))] == [
-            old.display_prefix
-        ]
+        (old,) = service.queries.list_keys(owner=user_named("bob@acme.test"))
+        assert [
+            k.display_prefix for k in service.policies.keys_outliving_policy(org_id_of("Acme"))
+        ] == [old.display_prefix]
         before = utcnow()
-        new = service.rotate(old).key
+        new = service.keys.rotate(old).key
         assert new.expires_at is not None
         assert before + dt.timedelta(days=30) <= new.expires_at <= utcnow() + dt.timedelta(days=30)
-        assert service.keys_outliving_policy(org_id_of("Acme")) == []
+        assert service.policies.keys_outliving_policy(org_id_of("Acme")) == []
 
 
 # -- every request ----------------------------------------------------------------------
@@ -188,7 +191,7 @@ def _last_used(app: Flask, secret: str, last_used: dt.datetime | None, created: 
     from example_app import db
 
     with app.app_context():
-        key = key_service().find_by_secret(secret)
+        key = key_service().verifier.find_by_secret(secret)
         table = type(key).__table__
         db.session.execute(
             sa.update(table)
@@ -220,8 +223,8 @@ def test_keys_unused_for_the_idle_expiry_stop_working_with_an_audited_reason(
         assert "Bearer" in response.headers["WWW-Authenticate"]
     assert client.get("/v1/clients", headers=bearer(recent)).status_code == 200
     with app.app_context():
-        key = key_service().find_by_secret(idle)
-        events = [(e.event, e.details) for e in key_service().events(key)]
+        key = key_service().verifier.find_by_secret(idle)
+        events = [(e.event, e.details) for e in key_service().queries.events(key)]
     assert ("expired_use", {"reason": "idle"}) in events
     # Lifting the rule lets the key work again: idleness is the policy's, not the key's.
     set_rules(app, idle_expiry_days=None)
@@ -236,7 +239,7 @@ def test_the_pages_show_a_key_past_the_idle_expiry_as_expired(
     _last_used(app, idle, now - dt.timedelta(days=31), now - dt.timedelta(days=200))
     _last_used(app, recent, now - dt.timedelta(days=2), now - dt.timedelta(days=200))
     with app.app_context():
-        idle_id = key_service().find_by_secret(idle).id
+        idle_id = key_service().verifier.find_by_secret(idle).id
     assert "Unused for" not in bob.get(f"/{idle_id}").text  # no policy: an active key
     set_rules(app, idle_expiry_days=30)
     pages = [bob.get("/"), bob.get(f"/{idle_id}"), alice.get("/organization")]
@@ -246,8 +249,8 @@ def test_the_pages_show_a_key_past_the_idle_expiry_as_expired(
         assert page.text.count(badge) == 1, page.request.path
     # The organization page's status filter agrees with the badge.
     with app.app_context():
-        recent_prefix = key_service().find_by_secret(recent).display_prefix
-        idle_prefix = key_service().find_by_secret(idle).display_prefix
+        recent_prefix = key_service().verifier.find_by_secret(recent).display_prefix
+        idle_prefix = key_service().verifier.find_by_secret(idle).display_prefix
     active = alice.get("/organization?status=active").text
     expired = alice.get("/organization?status=expired").text
     assert recent_prefix in active and idle_prefix not in active
@@ -255,9 +258,9 @@ def test_the_pages_show_a_key_past_the_idle_expiry_as_expired(
     globex = make_key("carol@globex.test", ["client.read"])  # no policy there
     _last_used(app, globex, now - dt.timedelta(days=90), now - dt.timedelta(days=200))
     with app.app_context():  # ... and so does the service, for every organization at once
-        globex_id = key_service().find_by_secret(globex).id
-        active_ids = {k.id for k in key_service().list_keys(status="active")}
-        expired_ids = {k.id for k in key_service().list_keys(status="expired")}
+        globex_id = key_service().verifier.find_by_secret(globex).id
+        active_ids = {k.id for k in key_service().queries.list_keys(status="active")}
+        expired_ids = {k.id for k in key_service().queries.list_keys(status="expired")}
     assert idle_id in expired_ids and idle_id not in active_ids
     assert globex_id in active_ids and globex_id not in expired_ids
     # ... and so does the command line, in its status column and in `show`.

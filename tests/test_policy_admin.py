@@ -56,7 +56,7 @@ def test_an_admin_sets_the_policy_on_its_page(app: Flask, alice: Browser, make_k
     )
     assert response.status_code == 302
     with app.app_context():
-        rules = key_service().policy_of(acme).rules()
+        rules = key_service().policies.policy_of(acme).rules()
     assert rules == {
         "max_lifetime_days": 30,
         "idle_expiry_days": None,

@@ -138,7 +138,7 @@ def test_an_admin_sets_and_clears_a_quota_on_the_page(app: Flask, alice: Browser
     with app.app_context():
         from example_app import apikeys
 
-        events = apikeys.service.events(apikeys.service.get_key(key_id))
+        events = apikeys.service.queries.events(apikeys.service.queries.get_key(key_id))
         assert [e.event for e in events[:2]] == ["quota_changed", "quota_changed"]
 
 

@@ -54,7 +54,7 @@ def test_a_quota_counts_in_redis_when_configured(
     clock.set(dt.datetime(2025, 6, 10, 12, 0, tzinfo=dt.UTC))
     plain, _, _ = issue_key(app, None)
     secret, key_id, _ = issue_key(app, "2/month")
-    store = app.extensions["apikeys"].hot_path(app).service.quotas.store
+    store = app.extensions["apikeys"].hot_path(app).service.quotas.counter.store
     assert isinstance(store, RedisQuotaStore)
     assert get_clients(client, plain).status_code == 200
     assert store._client is None  # a key without a quota never reaches Redis

@@ -175,7 +175,7 @@ def test_a_total_without_refill_never_resets_and_sends_no_retry_after(
     with app.app_context():  # raising the limit allows more: the count is kept
         from example_app import apikeys
 
-        apikeys.service.set_quota(apikeys.service.get_key(key_id), "3/total")
+        apikeys.service.quotas.set_quota(apikeys.service.queries.get_key(key_id), "3/total")
     assert [get_clients(client, secret).status_code for _ in range(2)] == [200, 429]
 
 
@@ -257,11 +257,13 @@ def test_rotation_keeps_the_quota_and_shares_the_count(app: Flask, client: Flask
     assert get_clients(client, secret).status_code == 200
     with app.app_context():
         service = apikeys.service
-        new = service.rotate(service.get_key(key_id), grace=dt.timedelta(hours=1))
+        new = service.keys.rotate(service.queries.get_key(key_id), grace=dt.timedelta(hours=1))
         assert (new.key.quota_limit, new.key.quota_period) == (3, "day")
         assert new.key.quota_counter_id == key_id
         new_id = new.key.id
-        again = service.rotate(service.get_key(new_id))  # the chain keeps the first counter
+        again = service.keys.rotate(
+            service.queries.get_key(new_id)
+        )  # the chain keeps the first counter
         assert again.key.quota_counter_id == key_id
         newest = again.secret
     # The old key works in its grace period and shares the count: 1 + 2 = 3.
@@ -279,19 +281,19 @@ def test_only_admins_and_operators_set_quotas_and_each_change_is_audited(app: Fl
     _, key_id, _ = issue_key(app, None)
     with app.app_context():
         service = apikeys.service
-        key = service.get_key(key_id)
+        key = service.queries.get_key(key_id)
         bob = db.session.scalar(sa.select(User).where(User.email == "bob@acme.test"))
         alice = db.session.scalar(sa.select(User).where(User.email == "alice@acme.test"))
         carol = db.session.scalar(sa.select(User).where(User.email == "carol@globex.test"))
         for outsider in (bob, carol):  # the owner; an admin of another organization
             with pytest.raises(RequestRefused, match=r"api_key\.manage"):
-                service.set_quota(key, "10/day", actor=outsider)
+                service.quotas.set_quota(key, "10/day", actor=outsider)
         assert key.quota_limit is None
-        service.set_quota(key, "1000/month", actor=alice, ip="203.0.113.5")
-        service.set_quota(key, "1000/month", actor=alice)  # unchanged: no event
-        service.set_quota(key, "5000/total", refill="month")  # an operator
-        service.set_quota(key, None)
-        events = [e for e in service.events(key) if e.event == "quota_changed"]
+        service.quotas.set_quota(key, "1000/month", actor=alice, ip="203.0.113.5")
+        service.quotas.set_quota(key, "1000/month", actor=alice)  # unchanged: no event
+        service.quotas.set_quota(key, "5000/total", refill="month")  # an operator
+        service.quotas.set_quota(key, None)
+        events = [e for e in service.queries.events(key) if e.event == "quota_changed"]
         assert [(e.details["old"], e.details["new"]) for e in reversed(events)] == [
             ("none", "1000/month"),
             ("1000/month", "5000/total (refill month)"),
@@ -300,9 +302,9 @@ def test_only_admins_and_operators_set_quotas_and_each_change_is_audited(app: Fl
         first = events[-1]
         assert first.actor_id == alice.id and first.ip == "203.0.113.5"
         with pytest.raises(RequestRefused, match="Unknown quota"):
-            service.set_quota(key, "many")
+            service.quotas.set_quota(key, "many")
         db.session.rollback()
-        assert service.get_key(key_id).quota_limit is None
+        assert service.queries.get_key(key_id).quota_limit is None
 
 
 def test_a_key_is_issued_with_its_quota_in_one_transaction(app: Flask, client: FlaskClient) -> None:
@@ -312,20 +314,20 @@ def test_a_key_is_issued_with_its_quota_in_one_transaction(app: Flask, client: F
     with app.app_context():
         service = apikeys.service
         bob = db.session.scalar(sa.select(User).where(User.email == "bob@acme.test"))
-        issued = service.issue(bob, "ci", ["client.read"], actor=bob, quota="2/day")
-        limited = service.issue(
+        issued = service.keys.issue(bob, "ci", ["client.read"], actor=bob, quota="2/day")
+        limited = service.keys.issue(
             bob, "nightly", ["client.read"], quota="500/total", quota_refill="month"
         )
-        plain = service.issue(bob, "plain", ["client.read"])
+        plain = service.keys.issue(bob, "plain", ["client.read"])
         assert (limited.key.quota_limit, limited.key.quota_refill) == (500, "month")
         assert plain.key.quota_limit is None
-        events = [(e.event, e.details) for e in service.events(issued.key)]
+        events = [(e.event, e.details) for e in service.queries.events(issued.key)]
         assert ("quota_changed", {"old": "none", "new": "2/day"}) in events
-        assert not [e for e in service.events(plain.key) if e.event == "quota_changed"]
+        assert not [e for e in service.queries.events(plain.key) if e.event == "quota_changed"]
         before = db.session.scalar(sa.select(sa.func.count()).select_from(type(plain.key)))
         for bad in ("many", "0/day", "5/week"):
             with pytest.raises(RequestRefused, match="quota"):
-                service.issue(bob, "bad", ["client.read"], quota=bad)
+                service.keys.issue(bob, "bad", ["client.read"], quota=bad)
         after = db.session.scalar(sa.select(sa.func.count()).select_from(type(plain.key)))
         assert after == before  # a refused quota writes no key
     assert [get_clients(client, issued.secret).status_code for _ in range(3)] == [200, 200, 429]

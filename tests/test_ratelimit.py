@@ -279,8 +279,8 @@ def test_a_revoked_key_in_a_retry_loop_does_not_lock_out_fresh_keys(
     app.config["APIKEYS_FAILED_AUTH_LIMIT"] = "3/minute"
     stale = make_key("bob@acme.test", ["client.read"])
     with app.app_context():
-        apikeys.service.revoke(
-            apikeys.service.get_by_display_prefix(parse_key(stale).display_prefix)
+        apikeys.service.keys.revoke(
+            apikeys.service.queries.get_by_display_prefix(parse_key(stale).display_prefix)
         )
     statuses = [_get(client, stale).status_code for _ in range(10)]
     assert statuses[:3] == [401] * 3 and set(statuses[3:]) == {429}

@@ -128,7 +128,7 @@ def test_refused_keys_and_requests_without_a_key_are_not_logged(
     revoked = make_key("bob@acme.test", ["client.read"])
     office = make_key("bob@acme.test", ["client.read"], ip_allowlist=["203.0.113.0/24"])
     with quiet_app.app_context():
-        apikeys.service.revoke(apikeys.service.find_by_secret(revoked))
+        apikeys.service.keys.revoke(apikeys.service.verifier.find_by_secret(revoked))
     statuses = [
         client.get("/v1/clients", headers=bearer(secret)).status_code,  # logged
         client.get("/v1/clients", headers=bearer(secret)).status_code,  # rate limited
@@ -151,7 +151,7 @@ def test_query_strings_are_never_stored_and_paths_are_cleaned(host: Any) -> None
     def echo(rest: str) -> Any:
         return {"rest": rest}
 
-    secret = host.service.issue(host.ann, "x", ["doc.read"]).secret
+    secret = host.service.keys.issue(host.ann, "x", ["doc.read"]).secret
     get = host.client.get
     assert (
         get("/read?api_key=" + secret + "&token=s3cr3t", headers=bearer(secret)).status_code == 200
@@ -163,7 +163,7 @@ def test_query_strings_are_never_stored_and_paths_are_cleaned(host: Any) -> None
     forged = {"REMOTE_ADDR": "not an address\x00"}
     assert get("/read", headers=bearer(secret), environ_base=forged).status_code == 200
     assert host.module.apikeys.flush_request_log(host.app) == 5
-    rows = host.service.recent_requests(host.service.find_by_secret(secret))[::-1]
+    rows = host.service.requests.recent_requests(host.service.verifier.find_by_secret(secret))[::-1]
     assert [r.path for r in rows[:2]] == ["/read", "/echo/abcde"]
     assert rows[2].path == ("/echo/" + "x" * 5000)[:254] + "…"
     assert [r.ip for r in rows] == ["127.0.0.1"] * 3 + ["203.0.113.9", None]

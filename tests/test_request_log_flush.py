@@ -38,7 +38,7 @@ def _ago(seconds: float) -> dt.datetime:
 def test_no_statement_on_the_request_path_the_flush_writes_the_rows(host: Any) -> None:
     """As tests/test_hot_path.py counts: a logged write costs the key lookup alone."""
     host.app.config.update(APIKEYS_USAGE_FLUSH_INTERVAL=0, APIKEYS_REQUEST_LOG_READ_SAMPLE=1)
-    secret = host.service.issue(host.ann, "x", ["doc.read", "doc.write"]).secret
+    secret = host.service.keys.issue(host.ann, "x", ["doc.read", "doc.write"]).secret
     host.module.db.session.remove()
     with recorded_statements() as statements:
         assert host.client.post("/write", headers=bearer(secret)).status_code == 200
@@ -50,7 +50,7 @@ def test_no_statement_on_the_request_path_the_flush_writes_the_rows(host: Any) -
     with recorded_statements() as statements:
         assert host.module.apikeys.flush_request_log(host.app) == 2
     assert any(s.lstrip().upper().startswith("INSERT INTO API_KEY_REQUESTS") for s in statements)
-    rows = host.service.recent_requests(host.service.find_by_secret(secret))
+    rows = host.service.requests.recent_requests(host.service.verifier.find_by_secret(secret))
     assert [(r.method, r.path) for r in rows] == [("GET", "/read"), ("POST", "/write")]
 
 
@@ -91,7 +91,7 @@ def test_a_forked_child_starts_with_an_empty_log(app: Flask) -> None:
     with app.app_context():
         log = RequestLogBuffer(db.engine, apikeys.models.APIKeyRequest.__table__, interval=0)
     log.record(1, "POST", "/x", 200)
-    flushing._after_fork_in_child()  # what os.register_at_fork runs in a child
+    flushing.after_fork_in_child()  # what os.register_at_fork runs in a child
     assert log.pending == 0
     assert log.flush() == 0
 

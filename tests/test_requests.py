@@ -97,8 +97,8 @@ def test_revocation_takes_effect_on_the_very_next_request(
     secret = make_key("bob@acme.test", ["client.read"])
     assert client.get("/v1/clients", headers=bearer(secret)).status_code == 200
     with app.app_context():
-        key = apikeys.service.verify(secret).key
-        apikeys.service.revoke(key, reason="test")
+        key = apikeys.service.verifier.verify(secret).key
+        apikeys.service.keys.revoke(key, reason="test")
     assert_error(client.get("/v1/clients", headers=bearer(secret)), 401, "revoked_api_key")
 
 
@@ -109,7 +109,7 @@ def test_an_expired_key_is_401_and_its_use_is_audited(
 
     secret = make_key("bob@acme.test", ["client.read"])
     with app.app_context():
-        key = apikeys.service.verify(secret).key
+        key = apikeys.service.verifier.verify(secret).key
         key.expires_at = utcnow() - dt.timedelta(minutes=1)
         db.session.commit()
     response = client.get(
@@ -117,8 +117,8 @@ def test_an_expired_key_is_401_and_its_use_is_audited(
     )
     assert_error(response, 401, "expired_api_key")
     with app.app_context():
-        key = apikeys.service.get_by_display_prefix(secret[:12])
-        latest = apikeys.service.events(key)[0]
+        key = apikeys.service.queries.get_by_display_prefix(secret[:12])
+        latest = apikeys.service.queries.events(key)[0]
         assert (latest.event, latest.ip) == ("expired_use", "198.51.100.7")
 
 
@@ -306,7 +306,7 @@ def test_the_example_trusts_x_forwarded_for_only_behind_configured_proxies(
         db.create_all()
         seed_demo_data()
         bob = db.session.scalar(sa.select(User).where(User.email == "bob@acme.test"))
-        secret = apikeys.service.issue(
+        secret = apikeys.service.keys.issue(
             bob, "office only", ["client.read"], ip_allowlist=["203.0.113.0/24"]
         ).secret
     try:

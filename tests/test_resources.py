@@ -65,21 +65,21 @@ def docs(host: Any) -> Iterator[Any]:
 
 
 def _events(host: Any, key: Any, event: str) -> list[Any]:
-    return [e for e in host.service.events(key) if e.event == event]
+    return [e for e in host.service.queries.events(key) if e.event == event]
 
 
 def _key_count(host: Any) -> int:
-    return len(host.service.list_keys())
+    return len(host.service.queries.list_keys())
 
 
 # -- the service --------------------------------------------------------------------
 
 
 def test_a_key_is_limited_to_the_chosen_resources_in_the_loaders_order(docs: Any) -> None:
-    issued = docs.service.issue(docs.ann, "x", ["doc.read"], resources={"doc": ["3", 1]})
+    issued = docs.service.keys.issue(docs.ann, "x", ["doc.read"], resources={"doc": ["3", 1]})
     assert issued.key.resources == {"doc": ["1", "3"]}
-    assert docs.service.issue(docs.ann, "y", ["doc.read"]).key.resources is None
-    unlimited = docs.service.issue(docs.ann, "z", ["doc.read"], resources={"doc": None})
+    assert docs.service.keys.issue(docs.ann, "y", ["doc.read"]).key.resources is None
+    unlimited = docs.service.keys.issue(docs.ann, "z", ["doc.read"], resources={"doc": None})
     assert unlimited.key.resources is None
 
 
@@ -101,27 +101,29 @@ def test_forged_resources_are_refused_and_nothing_is_written(
     docs: Any, resources: Any, message: str
 ) -> None:
     with pytest.raises(RequestRefused, match=message) as refused:
-        docs.service.issue(docs.ben, "x", ["doc.read"], resources=resources)
+        docs.service.keys.issue(docs.ben, "x", ["doc.read"], resources=resources)
     assert refused.value.field == "resources"
     docs.module.db.session.rollback()
     assert _key_count(docs) == 0
 
 
 def test_allows_answers_per_kind_and_id(docs: Any) -> None:
-    limited = docs.service.issue(docs.ann, "x", ["doc.read"], resources={"doc": [1, 3]}).secret
-    verified = docs.service.verify(limited)
+    limited = docs.service.keys.issue(docs.ann, "x", ["doc.read"], resources={"doc": [1, 3]}).secret
+    verified = docs.service.verifier.verify(limited)
     assert verified.resources == {"doc": ["1", "3"]}
     assert verified.allows("doc", 1) and verified.allows("doc", "3")
     assert not verified.allows("doc", 2) and not verified.allows("doc", None)
     assert verified.allows("folder", 99)  # a kind the key is not limited in
-    everything = docs.service.verify(docs.service.issue(docs.ann, "y", ["doc.read"]).secret)
+    everything = docs.service.verifier.verify(
+        docs.service.keys.issue(docs.ann, "y", ["doc.read"]).secret
+    )
     assert everything.resources is None
     assert everything.allows("doc", 2) and everything.allows("doc", None)
 
 
 def test_require_key_refuses_another_resource_with_403_resource_not_allowed(docs: Any) -> None:
-    limited = docs.service.issue(docs.ann, "x", ["doc.read"], resources={"doc": ["1"]}).secret
-    everything = docs.service.issue(docs.ann, "y", ["doc.read"]).secret
+    limited = docs.service.keys.issue(docs.ann, "x", ["doc.read"], resources={"doc": ["1"]}).secret
+    everything = docs.service.keys.issue(docs.ann, "y", ["doc.read"]).secret
     assert docs.client.get("/docs/1", headers=bearer(limited)).json == {"id": "1", "allowed": True}
     refused = docs.client.get("/docs/2", headers=bearer(limited))
     assert refused.status_code == 403
@@ -154,8 +156,8 @@ def test_require_key_names_a_view_argument_that_exists() -> None:
 
 
 def test_restrict_filters_lists_only_for_limited_keys(docs: Any) -> None:
-    limited = docs.service.issue(docs.ann, "x", ["doc.read"], resources={"doc": [3, 1]}).secret
-    everything = docs.service.issue(docs.ann, "y", ["doc.read"]).secret
+    limited = docs.service.keys.issue(docs.ann, "x", ["doc.read"], resources={"doc": [3, 1]}).secret
+    everything = docs.service.keys.issue(docs.ann, "y", ["doc.read"]).secret
     assert docs.client.get("/docs", headers=bearer(limited)).json == {
         "ids": [1, 3],
         "codes": [],  # "1" and "3" are ids: no code is "1"
@@ -180,15 +182,17 @@ def test_restrict_gives_ids_the_columns_type_and_drops_the_impossible() -> None:
 
 
 def test_changing_the_resources_is_audited_and_works_on_the_next_request(docs: Any) -> None:
-    issued = docs.service.issue(docs.ann, "x", ["doc.read"], resources={"doc": ["1"]})
+    issued = docs.service.keys.issue(docs.ann, "x", ["doc.read"], resources={"doc": ["1"]})
     key, secret = issued.key, issued.secret
     assert docs.client.get("/docs/2", headers=bearer(secret)).status_code == 403
-    assert docs.service.set_resources(key, {"doc": ["2", "3"]}, actor=docs.ann, ip="192.0.2.7")
+    assert docs.service.resources.set_resources(
+        key, {"doc": ["2", "3"]}, actor=docs.ann, ip="192.0.2.7"
+    )
     assert docs.client.get("/docs/2", headers=bearer(secret)).status_code == 200
     assert docs.client.get("/docs/1", headers=bearer(secret)).status_code == 403
-    assert docs.service.set_resources(key, None, actor=docs.ann)
+    assert docs.service.resources.set_resources(key, None, actor=docs.ann)
     assert docs.client.get("/docs/1", headers=bearer(secret)).status_code == 200
-    assert not docs.service.set_resources(key, {"doc": None})  # nothing changed
+    assert not docs.service.resources.set_resources(key, {"doc": None})  # nothing changed
     changes = sorted(_events(docs, key, "resources_changed"), key=lambda e: e.id)
     assert [(e.details["before"], e.details["after"]) for e in changes] == [
         ({"doc": ["1"]}, {"doc": ["2", "3"]}),
@@ -198,22 +202,22 @@ def test_changing_the_resources_is_audited_and_works_on_the_next_request(docs: A
 
 
 def test_only_the_owner_or_an_operator_changes_an_active_keys_resources(docs: Any) -> None:
-    key = docs.service.issue(docs.ann, "x", ["doc.read"]).key
+    key = docs.service.keys.issue(docs.ann, "x", ["doc.read"]).key
     with pytest.raises(RequestRefused, match="Only the owner"):
-        docs.service.set_resources(key, {"doc": ["1"]}, actor=docs.ben)
+        docs.service.resources.set_resources(key, {"doc": ["1"]}, actor=docs.ben)
     with pytest.raises(RequestRefused, match="There is no doc '9'"):
-        docs.service.set_resources(key, {"doc": ["9"]}, actor=docs.ann)
+        docs.service.resources.set_resources(key, {"doc": ["9"]}, actor=docs.ann)
     docs.module.db.session.rollback()
     assert key.resources is None and _events(docs, key, "resources_changed") == []
-    assert docs.service.set_resources(key, {"doc": ["1"]})  # an operator
-    docs.service.revoke(key)
+    assert docs.service.resources.set_resources(key, {"doc": ["1"]})  # an operator
+    docs.service.keys.revoke(key)
     with pytest.raises(RequestRefused, match="Only an active key"):
-        docs.service.set_resources(key, None)
+        docs.service.resources.set_resources(key, None)
 
 
 def test_rotation_keeps_the_selection(docs: Any) -> None:
-    old = docs.service.issue(docs.ann, "x", ["doc.read"], resources={"doc": ["2"]}).key
-    new = docs.service.rotate(old, actor=docs.ann)
+    old = docs.service.keys.issue(docs.ann, "x", ["doc.read"], resources={"doc": ["2"]}).key
+    new = docs.service.keys.rotate(old, actor=docs.ann)
     assert new.key.resources == {"doc": ["2"]}
     assert docs.client.get("/docs/2", headers=bearer(new.secret)).status_code == 200
     assert docs.client.get("/docs/3", headers=bearer(new.secret)).status_code == 403
@@ -225,7 +229,7 @@ def test_rotation_keeps_the_selection(docs: Any) -> None:
 @pytest.mark.parametrize("limited", [False, True], ids=["unlimited", "limited"])
 def test_checking_resources_costs_no_query(docs: Any, limited: bool) -> None:
     resources = {"doc": ["1"]} if limited else None
-    secret = docs.service.issue(docs.ann, "x", ["doc.read"], resources=resources).secret
+    secret = docs.service.keys.issue(docs.ann, "x", ["doc.read"], resources=resources).secret
     engine = docs.module.db.engine
     docs.module.db.session.remove()
     with recorded_statements() as statements:
@@ -253,13 +257,13 @@ def test_the_policy_sees_the_key_asked_for(docs: Any) -> None:
     try:
         docs.permissions["ann@example.test"].add("doc.list")
         service = docs.service
-        service.issue(docs.ann, "r", ["doc.read"])
-        service.issue(docs.ann, "c", ["doc.list"])
-        service.issue(docs.ann, "f", [], full_access=True)
+        service.keys.issue(docs.ann, "r", ["doc.read"])
+        service.keys.issue(docs.ann, "c", ["doc.list"])
+        service.keys.issue(docs.ann, "f", [], full_access=True)
         with pytest.raises(RequestRefused, match="paid feature") as refused:
-            service.issue(docs.ann, "d", ["doc.read"], resources={"doc": ["1"]})
+            service.keys.issue(docs.ann, "d", ["doc.read"], resources={"doc": ["1"]})
         assert refused.value.message.link == "/pricing"  # type: ignore[attr-defined]
-        assert service.creation_refusal(docs.ann) is None
+        assert service.context.creation_refusal(docs.ann) is None
     finally:
         docs.module.apikeys._creation_policy = None
         docs.module.apikeys._forget_apps()
@@ -273,7 +277,7 @@ def test_a_two_argument_policy_still_works(docs: Any) -> None:
     docs.module.apikeys.creation_policy(lambda user, organization_id: "Not today.")
     try:
         with pytest.raises(RequestRefused, match="Not today"):
-            docs.service.issue(docs.ann, "x", ["doc.read"])
+            docs.service.keys.issue(docs.ann, "x", ["doc.read"])
     finally:
         docs.module.apikeys._creation_policy = None
         docs.module.apikeys._forget_apps()
@@ -299,7 +303,7 @@ def test_the_cli_creates_and_changes_limited_keys(docs: Any) -> None:
     created = runner.invoke(args=create)
     assert created.exit_code == 0, created.output
     secret = created.stdout.strip().splitlines()[-1]
-    key = docs.service.find_by_secret(secret)
+    key = docs.service.verifier.find_by_secret(secret)
     assert key.resources == {"doc": ["1", "3"]}
     prefix = key.display_prefix
     shown = runner.invoke(args=["apikeys", "show", prefix])
@@ -309,7 +313,7 @@ def test_the_cli_creates_and_changes_limited_keys(docs: Any) -> None:
     lifted = runner.invoke(args=["apikeys", "set-resources", prefix, "--all"])
     assert lifted.exit_code == 0 and "can reach every resource" in lifted.stderr
     docs.module.db.session.expire_all()
-    assert docs.service.find_by_secret(secret).resources is None
+    assert docs.service.verifier.find_by_secret(secret).resources is None
 
 
 @pytest.mark.parametrize(

@@ -31,24 +31,24 @@ def acme(app: Flask) -> Iterator[Any]:
 
 
 def _events(acme: Any, key: Any) -> list[tuple[str, Any]]:
-    return [(e.event, e.actor_id) for e in acme.service.events(key)]
+    return [(e.event, e.actor_id) for e in acme.service.queries.events(key)]
 
 
 def test_an_owner_cannot_widen_or_clear_an_allowlist_an_admin_set(acme: Any) -> None:
     service, alice, bob = acme.service, acme.alice, acme.bob
-    key = service.issue(bob, "ci", ["client.read"], actor=bob).key
-    service.set_ip_allowlist(key, ["203.0.113.0/24"], actor=alice)
-    assert service.allowlist_binds_owner(key)
+    key = service.keys.issue(bob, "ci", ["client.read"], actor=bob).key
+    service.restrictions.set_ip_allowlist(key, ["203.0.113.0/24"], actor=alice)
+    assert service.restrictions.allowlist_binds_owner(key)
     for wider in (None, [], ["0.0.0.0/0"], ["203.0.113.0/24", "198.51.100.7"], ["::/0"]):
         with pytest.raises(RequestRefused, match="administrator"):
-            service.set_ip_allowlist(key, wider, actor=bob)
+            service.restrictions.set_ip_allowlist(key, wider, actor=bob)
     assert key.ip_allowlist == ["203.0.113.0/24"]
 
-    service.set_ip_allowlist(key, ["203.0.113.8/29"], actor=bob)  # narrower: allowed
+    service.restrictions.set_ip_allowlist(key, ["203.0.113.8/29"], actor=bob)  # narrower: allowed
     assert key.ip_allowlist == ["203.0.113.8/29"]
     with pytest.raises(RequestRefused):  # and it still binds: no way back up
-        service.set_ip_allowlist(key, ["203.0.113.0/24"], actor=bob)
-    service.set_ip_allowlist(key, None, actor=alice)  # the admin may lift it
+        service.restrictions.set_ip_allowlist(key, ["203.0.113.0/24"], actor=bob)
+    service.restrictions.set_ip_allowlist(key, None, actor=alice)  # the admin may lift it
     assert key.ip_allowlist is None
     events = _events(acme, key)
     assert events.count(("ip_allowlist_changed", alice.id)) == 2
@@ -57,53 +57,55 @@ def test_an_owner_cannot_widen_or_clear_an_allowlist_an_admin_set(acme: Any) -> 
 
 def test_an_owner_may_change_an_allowlist_they_set_themselves(acme: Any) -> None:
     service, bob = acme.service, acme.bob
-    key = service.issue(bob, "ci", ["client.read"], actor=bob, ip_allowlist=["10.0.0.1"]).key
-    assert not service.allowlist_binds_owner(key)
-    service.set_ip_allowlist(key, ["10.0.0.0/8", "192.0.2.1"], actor=bob)
-    service.set_ip_allowlist(key, None, actor=bob)
+    key = service.keys.issue(bob, "ci", ["client.read"], actor=bob, ip_allowlist=["10.0.0.1"]).key
+    assert not service.restrictions.allowlist_binds_owner(key)
+    service.restrictions.set_ip_allowlist(key, ["10.0.0.0/8", "192.0.2.1"], actor=bob)
+    service.restrictions.set_ip_allowlist(key, None, actor=bob)
     assert key.ip_allowlist is None
 
 
 def test_an_operators_allowlist_binds_the_owner_too(acme: Any) -> None:
     service, bob = acme.service, acme.bob
-    key = service.issue(bob, "ci", ["client.read"], actor=bob).key
-    service.set_ip_allowlist(key, ["192.0.2.0/24"])  # the CLI: no actor
+    key = service.keys.issue(bob, "ci", ["client.read"], actor=bob).key
+    service.restrictions.set_ip_allowlist(key, ["192.0.2.0/24"])  # the CLI: no actor
     with pytest.raises(RequestRefused):
-        service.set_ip_allowlist(key, None, actor=bob)
+        service.restrictions.set_ip_allowlist(key, None, actor=bob)
 
 
 def test_a_rotation_keeps_who_set_the_restrictions(acme: Any) -> None:
     service, alice, bob = acme.service, acme.alice, acme.bob
-    key = service.issue(bob, "ci", ["client.read"], actor=bob).key
-    service.set_ip_allowlist(key, ["203.0.113.0/24"], actor=alice)
-    service.set_rate_limit(key, "10/minute", actor=alice)
-    new = service.rotate(key, actor=bob).key
+    key = service.keys.issue(bob, "ci", ["client.read"], actor=bob).key
+    service.restrictions.set_ip_allowlist(key, ["203.0.113.0/24"], actor=alice)
+    service.restrictions.set_rate_limit(key, "10/minute", actor=alice)
+    new = service.keys.rotate(key, actor=bob).key
     assert new.ip_allowlist == ["203.0.113.0/24"] and new.rate_limit == "10/minute"
     assert new.rate_limit_set_by_id == alice.id
     with pytest.raises(RequestRefused):
-        service.set_ip_allowlist(new, None, actor=bob)
+        service.restrictions.set_ip_allowlist(new, None, actor=bob)
 
 
 def test_only_admins_change_rate_limits_and_who_did_is_recorded(acme: Any) -> None:
     service, alice, bob = acme.service, acme.alice, acme.bob
-    key = service.issue(bob, "ci", ["client.read"], actor=bob).key
+    key = service.keys.issue(bob, "ci", ["client.read"], actor=bob).key
     with pytest.raises(RequestRefused, match=r"api_key\.manage"):
-        service.set_rate_limit(key, "1000/second", actor=bob)
-    service.set_rate_limit(key, "5/minute", actor=alice)
+        service.restrictions.set_rate_limit(key, "1000/second", actor=bob)
+    service.restrictions.set_rate_limit(key, "5/minute", actor=alice)
     assert key.rate_limit_set_by_id == alice.id
     with pytest.raises(RequestRefused):
-        service.set_rate_limit(key, None, actor=bob)
+        service.restrictions.set_rate_limit(key, None, actor=bob)
     assert key.rate_limit == "5/minute"
 
 
 def test_full_access_never_includes_the_permissions_that_govern_keys(app: Flask, acme: Any) -> None:
     service, alice = acme.service, acme.alice
-    assert {"api_key.create", "api_key.manage"} <= service.permissions_of(alice, 1)
-    secret = service.issue(alice, "admin's key", full_access=True, actor=alice).secret
+    assert {"api_key.create", "api_key.manage"} <= service.context.permissions_of(alice, 1)
+    secret = service.keys.issue(alice, "admin's key", full_access=True, actor=alice).secret
     scopes = set(app.test_client().get("/v1/me/permissions", headers=bearer(secret)).json["scopes"])
     assert scopes and not any(scope.startswith("api_key.") for scope in scopes)
     assert "invoice.write" in scopes
-    assert not {"api_key.create", "api_key.manage"} & service.grantable_permissions(alice, 1)
+    assert not {"api_key.create", "api_key.manage"} & service.context.grantable_permissions(
+        alice, 1
+    )
 
 
 def test_sensitive_permissions_cannot_be_chosen_unless_the_host_opts_in(app: Flask) -> None:
@@ -124,16 +126,16 @@ def test_sensitive_permissions_cannot_be_chosen_unless_the_host_opts_in(app: Fla
         db.session.commit()
         for scope in ("api_key.introspect", "billing.admin"):
             with pytest.raises(RequestRefused, match="cannot be put on a key"):
-                apikeys.service.issue(alice, "x", [scope, "invoice.read"], actor=alice)
+                apikeys.service.keys.issue(alice, "x", [scope, "invoice.read"], actor=alice)
         with pytest.raises(RequestRefused):  # not even registered for keys
-            apikeys.service.issue(alice, "x", ["api_key.manage"], actor=alice)
+            apikeys.service.keys.issue(alice, "x", ["api_key.manage"], actor=alice)
 
     app.config["APIKEYS_GRANTABLE_SENSITIVE_PERMISSIONS"] = ["api_key.introspect"]
     apikeys.refresh(app)
     with app.app_context():
         alice = db.session.scalar(sa.select(User).where(User.email == "alice@acme.test"))
-        chosen = apikeys.service.issue(alice, "gateway", ["api_key.introspect"], actor=alice)
-        full = apikeys.service.issue(alice, "full", full_access=True, actor=alice)
+        chosen = apikeys.service.keys.issue(alice, "gateway", ["api_key.introspect"], actor=alice)
+        full = apikeys.service.keys.issue(alice, "full", full_access=True, actor=alice)
         secrets = chosen.secret, full.secret
     client = app.test_client()
     chosen_scopes = client.get("/v1/me/permissions", headers=bearer(secrets[0])).json["scopes"]

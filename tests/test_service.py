@@ -13,14 +13,14 @@ from flask_apikeys.db.models import utcnow
 
 
 def events(host: Any, key: Any) -> list[str]:
-    return [e.event for e in reversed(host.service.events(key))]
+    return [e.event for e in reversed(host.service.queries.events(key))]
 
 
 def test_issue_returns_the_secret_once_and_stores_only_its_hash(host: Any) -> None:
-    issued = host.service.issue(host.ann, "CI pipeline", ["doc.read"])
+    issued = host.service.keys.issue(host.ann, "CI pipeline", ["doc.read"])
     key = issued.key
     assert issued.secret.startswith("tst_")
-    assert key.key_hash == host.service.hash(issued.secret)
+    assert key.key_hash == host.service.context.hash(issued.secret)
     assert issued.secret not in repr(issued)
     row = host.module.db.session.execute(sa.text("SELECT * FROM api_keys")).mappings().one()
     assert issued.secret not in str(dict(row))
@@ -30,25 +30,25 @@ def test_issue_returns_the_secret_once_and_stores_only_its_hash(host: Any) -> No
 
 def test_a_key_holds_only_permissions_its_creator_holds(host: Any) -> None:
     with pytest.raises(RequestRefused, match=r"doc\.write"):
-        host.service.issue(host.ben, "x", ["doc.read", "doc.write"])
-    assert host.service.list_keys() == []
+        host.service.keys.issue(host.ben, "x", ["doc.read", "doc.write"])
+    assert host.service.queries.list_keys() == []
 
 
 def test_creating_needs_the_create_permission(host: Any) -> None:
     host.permissions["ben@example.test"].discard("api_key.create")
     with pytest.raises(RequestRefused, match=r"api_key\.create"):
-        host.service.issue(host.ben, "x", ["doc.read"])
+        host.service.keys.issue(host.ben, "x", ["doc.read"])
 
 
 def test_nobody_creates_keys_for_someone_else(host: Any) -> None:
     with pytest.raises(RequestRefused, match="yourself"):
-        host.service.issue(host.ben, "x", ["doc.read"], actor=host.ann)
+        host.service.keys.issue(host.ben, "x", ["doc.read"], actor=host.ann)
 
 
 def test_inactive_users_cannot_create_keys(host: Any) -> None:
     host.ben.is_active = False
     with pytest.raises(RequestRefused, match="not active"):
-        host.service.issue(host.ben, "x", ["doc.read"])
+        host.service.keys.issue(host.ben, "x", ["doc.read"])
 
 
 @pytest.mark.parametrize(
@@ -57,38 +57,40 @@ def test_inactive_users_cannot_create_keys(host: Any) -> None:
 )
 def test_names_are_required_trimmed_and_bounded(host: Any, name: str, message: str) -> None:
     with pytest.raises(RequestRefused, match=message):
-        host.service.issue(host.ann, name, ["doc.read"])
+        host.service.keys.issue(host.ann, name, ["doc.read"])
 
 
 def test_names_are_trimmed_and_unicode_is_kept(host: Any) -> None:
-    key = host.service.issue(host.ann, "  Zürich   nightly  export ", ["doc.read"]).key
+    key = host.service.keys.issue(host.ann, "  Zürich   nightly  export ", ["doc.read"]).key
     assert key.name == "Zürich nightly export"
 
 
 def test_a_key_needs_at_least_one_scope_unless_full_access(host: Any) -> None:
     with pytest.raises(RequestRefused, match="at least one"):
-        host.service.issue(host.ann, "x", [])
-    key = host.service.issue(host.ann, "x", [], full_access=True).key
+        host.service.keys.issue(host.ann, "x", [])
+    key = host.service.keys.issue(host.ann, "x", [], full_access=True).key
     assert key.full_access and key.scopes == []
 
 
 def test_unknown_permissions_are_refused_once_a_vocabulary_is_registered(host: Any) -> None:
     host.app.config["APIKEYS_PERMISSIONS"] = {"doc.read": "Read documents"}
     with pytest.raises(RequestRefused, match="Unknown permission"):
-        host.service.issue(host.ann, "x", ["doc.write"])
+        host.service.keys.issue(host.ann, "x", ["doc.write"])
 
 
 def test_expiry_must_be_in_the_future_and_within_the_maximum_lifetime(host: Any) -> None:
     now = utcnow()
     with pytest.raises(RequestRefused, match="future"):
-        host.service.issue(host.ann, "x", ["doc.read"], expires_at=now - dt.timedelta(seconds=1))
+        host.service.keys.issue(
+            host.ann, "x", ["doc.read"], expires_at=now - dt.timedelta(seconds=1)
+        )
     host.app.config["APIKEYS_MAX_LIFETIME"] = 90
     host.module.apikeys.refresh(host.app)
     with pytest.raises(RequestRefused, match="within 90 days"):
-        host.service.issue(host.ann, "x", ["doc.read"], expires_at=None)
+        host.service.keys.issue(host.ann, "x", ["doc.read"], expires_at=None)
     with pytest.raises(RequestRefused, match="within 90 days"):
-        host.service.issue(host.ann, "x", ["doc.read"], expires_at=parse_expiry("1y"))
-    assert host.service.issue(host.ann, "x", ["doc.read"], expires_at=parse_expiry("90d"))
+        host.service.keys.issue(host.ann, "x", ["doc.read"], expires_at=parse_expiry("1y"))
+    assert host.service.keys.issue(host.ann, "x", ["doc.read"], expires_at=parse_expiry("90d"))
 
 
 def test_parse_expiry_understands_the_documented_forms() -> None:
@@ -115,179 +117,186 @@ def test_creation_policy_can_refuse_with_its_own_message(host: Any) -> None:
     host.module.apikeys.creation_policy(lambda user, org: "API keys are available on paid plans")
     try:
         with pytest.raises(RequestRefused, match="paid plans"):
-            host.service.issue(host.ann, "x", ["doc.read"])
+            host.service.keys.issue(host.ann, "x", ["doc.read"])
     finally:
         host.module.apikeys._creation_policy = None
 
 
 def test_effective_scopes_follow_what_the_owner_holds_now(host: Any) -> None:
-    secret = host.service.issue(host.ann, "x", ["doc.read", "doc.write"]).secret
-    assert host.service.verify(secret).scopes == {"doc.read", "doc.write"}
+    secret = host.service.keys.issue(host.ann, "x", ["doc.read", "doc.write"]).secret
+    assert host.service.verifier.verify(secret).scopes == {"doc.read", "doc.write"}
     host.permissions["ann@example.test"].discard("doc.write")
-    assert host.service.verify(secret).scopes == {"doc.read"}
+    assert host.service.verifier.verify(secret).scopes == {"doc.read"}
     host.permissions["ann@example.test"].add("doc.admin")
-    assert host.service.verify(secret).scopes == {"doc.read"}
+    assert host.service.verifier.verify(secret).scopes == {"doc.read"}
 
 
 def test_full_access_is_whatever_the_owner_holds_per_request(host: Any) -> None:
-    secret = host.service.issue(host.ann, "x", full_access=True).secret
+    secret = host.service.keys.issue(host.ann, "x", full_access=True).secret
     host.permissions["ann@example.test"].add("doc.admin")
-    assert "doc.admin" in host.service.verify(secret).scopes
+    assert "doc.admin" in host.service.verifier.verify(secret).scopes
 
 
 def test_verify_refuses_in_the_contracts_order(host: Any) -> None:
     service = host.service
-    issued = service.issue(host.ann, "x", ["doc.read"], expires_at=utcnow() + dt.timedelta(days=1))
+    issued = service.keys.issue(
+        host.ann, "x", ["doc.read"], expires_at=utcnow() + dt.timedelta(days=1)
+    )
     typo = issued.secret[:-1] + ("A" if issued.secret[-1] != "A" else "B")
     for bad in ["", "tst_nope", typo]:
         with pytest.raises(AuthenticationFailed) as info:
-            service.verify(bad)
+            service.verifier.verify(bad)
         assert info.value.code == "invalid_api_key"
 
     issued.key.expires_at = utcnow() - dt.timedelta(seconds=1)
     host.module.db.session.commit()
     with pytest.raises(AuthenticationFailed) as info:
-        service.verify(issued.secret)
+        service.verifier.verify(issued.secret)
     assert info.value.code == "expired_api_key"
 
     issued.key.expires_at = None
     host.ann.is_active = False
     host.module.db.session.commit()
     with pytest.raises(AuthenticationFailed) as info:
-        service.verify(issued.secret)
+        service.verifier.verify(issued.secret)
     assert info.value.code == "inactive_user"
 
-    service.revoke(issued.key)
+    service.keys.revoke(issued.key)
     with pytest.raises(AuthenticationFailed) as info:
-        service.verify(issued.secret)
+        service.verifier.verify(issued.secret)
     assert info.value.code == "revoked_api_key"
 
 
 def test_a_key_from_another_pepper_is_unknown(host: Any) -> None:
-    secret = host.service.issue(host.ann, "x", ["doc.read"]).secret
+    secret = host.service.keys.issue(host.ann, "x", ["doc.read"]).secret
     host.app.config["APIKEYS_PEPPER"] = "server-side-secret"
     host.module.apikeys.refresh(host.app)
     with pytest.raises(AuthenticationFailed):
-        host.service.verify(secret)
-    peppered = host.service.issue(host.ann, "y", ["doc.read"]).secret
-    assert host.service.verify(peppered).key.name == "y"
+        host.service.verifier.verify(secret)
+    peppered = host.service.keys.issue(host.ann, "y", ["doc.read"]).secret
+    assert host.service.verifier.verify(peppered).key.name == "y"
 
 
 def test_revocation_is_permanent_audited_and_idempotent(host: Any) -> None:
-    key = host.service.issue(host.ann, "x", ["doc.read"]).key
-    assert host.service.revoke(key, actor=host.ann, reason="leaked in a gist") is True
-    assert host.service.revoke(key, actor=host.ann) is False
+    key = host.service.keys.issue(host.ann, "x", ["doc.read"]).key
+    assert host.service.keys.revoke(key, actor=host.ann, reason="leaked in a gist") is True
+    assert host.service.keys.revoke(key, actor=host.ann) is False
     assert key.status == "revoked"
     assert key.revoked_reason == "leaked in a gist"
     assert key.revoked_by_id == host.ann.uuid
     assert events(host, key) == ["created", "revoked"]
-    event = host.service.events(key)[0]
+    event = host.service.queries.events(key)[0]
     assert event.actor_id == host.ann.uuid and event.details == {"reason": "leaked in a gist"}
     with pytest.raises(RequestRefused):
-        host.service.rotate(key)
+        host.service.keys.rotate(key)
 
 
 def test_only_the_owner_or_an_admin_may_revoke(host: Any) -> None:
-    key = host.service.issue(host.ann, "x", ["doc.read"]).key
+    key = host.service.keys.issue(host.ann, "x", ["doc.read"]).key
     with pytest.raises(RequestRefused):
-        host.service.revoke(key, actor=host.ben)
+        host.service.keys.revoke(key, actor=host.ben)
     assert key.status == "active"
 
 
 def test_rotation_keeps_the_old_key_for_the_grace_period(host: Any) -> None:
     service = host.service
-    old = service.issue(host.ann, "deploy", ["doc.read"], expires_at=parse_expiry("30d"))
-    new = service.rotate(old.key, actor=host.ann, grace=dt.timedelta(hours=1), ip="203.0.113.9")
+    old = service.keys.issue(host.ann, "deploy", ["doc.read"], expires_at=parse_expiry("30d"))
+    new = service.keys.rotate(
+        old.key, actor=host.ann, grace=dt.timedelta(hours=1), ip="203.0.113.9"
+    )
     assert new.secret != old.secret
     assert new.key.rotated_from_id == old.key.id
     assert new.key.name == "deploy" and new.key.scopes == ["doc.read"]
-    assert service.verify(old.secret).key.id == old.key.id
-    assert service.verify(new.secret).key.id == new.key.id
+    assert service.verifier.verify(old.secret).key.id == old.key.id
+    assert service.verifier.verify(new.secret).key.id == new.key.id
     assert old.key.in_grace_period
     assert new.key.expires_at - new.key.created_at == old.key.expires_at - old.key.created_at
     assert events(host, old.key) == ["created", "rotated"]
-    assert service.events(old.key)[0].ip == "203.0.113.9"
+    assert service.queries.events(old.key)[0].ip == "203.0.113.9"
     with pytest.raises(RequestRefused, match="already been rotated"):
-        service.rotate(old.key, actor=host.ann)
+        service.keys.rotate(old.key, actor=host.ann)
 
-    service.clock = lambda: utcnow() + dt.timedelta(hours=1, seconds=1)
+    service.context.clock = lambda: utcnow() + dt.timedelta(hours=1, seconds=1)
     with pytest.raises(AuthenticationFailed) as info:
-        service.verify(old.secret)
+        service.verifier.verify(old.secret)
     assert info.value.code == "revoked_api_key"
-    assert service.verify(new.secret)
+    assert service.verifier.verify(new.secret)
 
 
 def test_revoking_a_key_in_its_grace_period_stops_it_now(host: Any) -> None:
-    old = host.service.issue(host.ann, "x", ["doc.read"])
-    host.service.rotate(old.key, grace=dt.timedelta(days=7))
-    assert host.service.revoke(old.key) is True
+    old = host.service.keys.issue(host.ann, "x", ["doc.read"])
+    host.service.keys.rotate(old.key, grace=dt.timedelta(days=7))
+    assert host.service.keys.revoke(old.key) is True
     with pytest.raises(AuthenticationFailed):
-        host.service.verify(old.secret)
+        host.service.verifier.verify(old.secret)
 
 
 def test_rotation_with_no_grace_stops_the_old_key_now(host: Any) -> None:
-    old = host.service.issue(host.ann, "x", ["doc.read"])
-    host.service.rotate(old.key)
+    old = host.service.keys.issue(host.ann, "x", ["doc.read"])
+    host.service.keys.rotate(old.key)
     with pytest.raises(AuthenticationFailed) as info:
-        host.service.verify(old.secret)
+        host.service.verifier.verify(old.secret)
     assert info.value.code == "revoked_api_key"
 
 
 def test_rotation_drops_scopes_the_owner_no_longer_holds(host: Any) -> None:
-    old = host.service.issue(host.ann, "x", ["doc.read", "doc.write"])
+    old = host.service.keys.issue(host.ann, "x", ["doc.read", "doc.write"])
     host.permissions["ann@example.test"].discard("doc.write")
-    assert host.service.rotate(old.key).key.scopes == ["doc.read"]
+    assert host.service.keys.rotate(old.key).key.scopes == ["doc.read"]
 
 
 def test_only_the_owner_rotates_or_renames(host: Any) -> None:
-    key = host.service.issue(host.ann, "x", ["doc.read"]).key
+    key = host.service.keys.issue(host.ann, "x", ["doc.read"]).key
     with pytest.raises(RequestRefused):
-        host.service.rotate(key, actor=host.ben)
+        host.service.keys.rotate(key, actor=host.ben)
     with pytest.raises(RequestRefused):
-        host.service.rename(key, "mine now", actor=host.ben)
+        host.service.keys.rename(key, "mine now", actor=host.ben)
     assert key.name == "x"
 
 
 def test_rename_is_audited_with_old_and_new_names(host: Any) -> None:
-    key = host.service.issue(host.ann, "x", ["doc.read"]).key
-    host.service.rename(key, "  nightly  ", actor=host.ann)
+    key = host.service.keys.issue(host.ann, "x", ["doc.read"]).key
+    host.service.keys.rename(key, "  nightly  ", actor=host.ann)
     assert key.name == "nightly"
-    event = host.service.events(key)[0]
+    event = host.service.queries.events(key)[0]
     assert event.event == "renamed"
     assert event.details == {"old_name": "x", "new_name": "nightly"}
 
 
 def test_revoke_user_keys_revokes_only_usable_keys_of_that_user(host: Any) -> None:
     service = host.service
-    a1 = service.issue(host.ann, "a1", ["doc.read"]).key
-    a2 = service.issue(host.ann, "a2", ["doc.read"]).key
-    b1 = service.issue(host.ben, "b1", ["doc.read"]).key
-    service.revoke(a2)
-    assert service.revoke_user_keys(host.ann, reason="left the company") == 1
+    a1 = service.keys.issue(host.ann, "a1", ["doc.read"]).key
+    a2 = service.keys.issue(host.ann, "a2", ["doc.read"]).key
+    b1 = service.keys.issue(host.ben, "b1", ["doc.read"]).key
+    service.keys.revoke(a2)
+    assert service.keys.revoke_user_keys(host.ann, reason="left the company") == 1
     assert a1.status == "revoked" and a1.revoked_reason == "left the company"
     assert b1.status == "active"
 
 
 def test_list_filters_by_owner_status_and_search(host: Any) -> None:
     service = host.service
-    service.issue(host.ann, "Nightly export", ["doc.read"])
-    revoked = service.issue(host.ann, "Old 100%_key", ["doc.read"]).key
-    service.revoke(revoked)
-    service.issue(host.ben, "Ben's", ["doc.read"])
-    assert {k.name for k in service.list_keys(owner=host.ann)} == {"Nightly export", "Old 100%_key"}
-    assert [k.name for k in service.list_keys(status="revoked")] == ["Old 100%_key"]
-    assert [k.name for k in service.list_keys(search="100%_")] == ["Old 100%_key"]
-    assert [k.name for k in service.list_keys(search="NIGHTLY")] == ["Nightly export"]
+    service.keys.issue(host.ann, "Nightly export", ["doc.read"])
+    revoked = service.keys.issue(host.ann, "Old 100%_key", ["doc.read"]).key
+    service.keys.revoke(revoked)
+    service.keys.issue(host.ben, "Ben's", ["doc.read"])
+    assert {k.name for k in service.queries.list_keys(owner=host.ann)} == {
+        "Nightly export",
+        "Old 100%_key",
+    }
+    assert [k.name for k in service.queries.list_keys(status="revoked")] == ["Old 100%_key"]
+    assert [k.name for k in service.queries.list_keys(search="100%_")] == ["Old 100%_key"]
+    assert [k.name for k in service.queries.list_keys(search="NIGHTLY")] == ["Nightly export"]
     with pytest.raises(RequestRefused):
-        service.list_keys(status="bogus")
+        service.queries.list_keys(status="bogus")
 
 
 def test_get_owned_key_hides_other_users_keys(host: Any) -> None:
-    key = host.service.issue(host.ann, "x", ["doc.read"]).key
-    assert host.service.get_owned_key(host.ann, key.id) is key
-    assert host.service.get_owned_key(host.ben, key.id) is None
+    key = host.service.keys.issue(host.ann, "x", ["doc.read"]).key
+    assert host.service.queries.get_owned_key(host.ann, key.id) is key
+    assert host.service.queries.get_owned_key(host.ben, key.id) is None
     for bad in ["abc", None, 10**30, -1, "1; drop table"]:
-        assert host.service.get_owned_key(host.ann, bad) is None
+        assert host.service.queries.get_owned_key(host.ann, bad) is None
 
 
 def test_signals_are_sent_for_each_change(host: Any) -> None:
@@ -302,10 +311,10 @@ def test_signals_are_sent_for_each_change(host: Any) -> None:
     for name, receiver in receivers.items():
         signals.BY_EVENT[name].connect(receiver, host.app)
     try:
-        key = host.service.issue(host.ann, "x", ["doc.read"]).key
-        host.service.rename(key, "y")
-        host.service.rotate(key)
-        host.service.revoke(key)
+        key = host.service.keys.issue(host.ann, "x", ["doc.read"]).key
+        host.service.keys.rename(key, "y")
+        host.service.keys.rotate(key)
+        host.service.keys.revoke(key)
     finally:
         for name, receiver in receivers.items():
             signals.BY_EVENT[name].disconnect(receiver)

@@ -14,8 +14,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_apikeys import parse_key
-from flask_apikeys.service import usage
-from flask_apikeys.service.usage import UsageBuffer, _after_fork_in_child, flush_all
+from flask_apikeys.service import flushing
+from flask_apikeys.service.flushing import after_fork_in_child
+from flask_apikeys.service.usage import UsageBuffer, flush_all
 from tests.conftest import bearer
 from tests.statements import recorded_statements, writes
 
@@ -32,7 +33,7 @@ def _key(app: Flask, secret: str) -> Any:
     from example_app import apikeys, db
 
     with app.app_context():
-        key = apikeys.service.get_by_display_prefix(parse_key(secret).display_prefix)
+        key = apikeys.service.queries.get_by_display_prefix(parse_key(secret).display_prefix)
         db.session.expunge(key)
         return key
 
@@ -241,11 +242,11 @@ def test_a_forked_child_starts_with_an_empty_buffer(quiet_app: Flask, make_key: 
     key_id = _key(quiet_app, make_key("bob@acme.test", ["client.read"])).id
     buffer = _buffer(quiet_app)
     buffer.record(key_id, "10.0.0.1")
-    flusher = usage._FLUSHER
+    flusher = flushing._FLUSHER
     try:
-        _after_fork_in_child()  # what os.register_at_fork runs in a child
+        after_fork_in_child()  # what os.register_at_fork runs in a child
     finally:
-        usage._FLUSHER = flusher  # this process is not a child: keep its flusher
+        flushing._FLUSHER = flusher  # this process is not a child: keep its flusher
     assert buffer.pending == 0
     assert buffer.flush() == 0
 

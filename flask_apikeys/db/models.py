@@ -1,6 +1,6 @@
 """Models: API keys, their audit events and their daily usage.
 
-Layer 2 of the architecture. The tables live in the host's Flask-SQLAlchemy metadata,
+The tables live in the host's Flask-SQLAlchemy metadata,
 so ``db.create_all()`` and Flask-Migrate/Alembic see them like the host's own. They
 point at the host's user model, whatever its table name and primary-key type.
 

@@ -1,6 +1,6 @@
 """The table of organization policies: what an organization's keys may be.
 
-Layer 2. One row per organization that set a policy (none for the others): the longest
+One row per organization that set a policy (none for the others): the longest
 lifetime a new key may have, how many days of disuse expire a key, and which
 permissions keys may hold at all. The key model gets a view-only ``organization_policy``
 relationship to it, so the hot path's one SELECT reads a key's policy with the key.

@@ -1,6 +1,6 @@
 """The quota counter table: calls counted per key and period.
 
-Layer 2. One row per ``(key_id, period_start)``: ``used`` calls of the key's quota in
+One row per ``(key_id, period_start)``: ``used`` calls of the key's quota in
 the period that starts then (a day or a month in ``APIKEYS_QUOTA_TIMEZONE``, or the
 Unix epoch for a total without refill). ``key_id`` is the key whose counter it is: the
 first key of a rotation chain, so a rotated key's successors count on the same row.

@@ -1,6 +1,6 @@
 """The request log's table: a key's recent requests, one row each.
 
-Layer 2, beside :mod:`~flask_apikeys.models` (which makes the mapped class in
+Beside :mod:`~flask_apikeys.db.models` (which makes the mapped class in
 :func:`~flask_apikeys.models.build_models`). Rows are written by the request log's
 buffer (:mod:`~flask_apikeys.requestlog`), never on the request path, and pruned by
 age and by a per-key count.

@@ -1,6 +1,6 @@
 """What the host's creation policy sees and may answer.
 
-Layer 3, pure: no Flask, no database. ``@apikeys.creation_policy`` registers
+Pure: no Flask, no database. ``@apikeys.creation_policy`` registers
 ``policy(user, organization_id)`` or ``policy(user, organization_id, key)``:
 
 * ``key`` is ``None`` when a page asks whether *user* may create keys at all (before

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .access import Organization
+from .context import Organization
 from .facade import KeyService
 from .lifecycle import IssuedKey
 from .validation import NAME_MAX_LENGTH, RequestRefused, parse_duration, parse_expiry

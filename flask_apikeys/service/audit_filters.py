@@ -1,6 +1,6 @@
 """The values of the audit trail and the checks of what people type to filter it.
 
-Layer 3, beside :mod:`~flask_apikeys.audit`: event labels, the filter, entries and
+Beside the audit trail: event labels, the filter, entries and
 pages, keyset cursors, dates, retention, and CSV cells that never run as formulas.
 Each check returns the cleaned value or raises :class:`RequestRefused` naming the field.
 """

@@ -1,6 +1,6 @@
 """An organization's audit trail: filter its key events, page through them, export, prune.
 
-Layer 3. Every query names one organization (``organization_id`` on the events, copied
+Every query names one organization (``organization_id`` on the events, copied
 from the key when the event was written) and walks the ``(organization_id, at)`` index
 newest first; pages are keyset pages (a cursor of the last row's time and id), so a page
 far back costs what the first one does. Whoever calls decides who may see which
@@ -33,14 +33,19 @@ from .audit_filters import (
     parse_cursor,
     parse_moment,
 )
+from .context import ServiceContext
 from .queries import KeyQueries, KeySelect
 from .validation import RequestRefused
 
 __all__ = ["AuditTrail"]
 
 
-class AuditTrail(KeyQueries):
+class AuditTrail:
     """The audit-trail part of :class:`~flask_apikeys.KeyService`."""
+
+    def __init__(self, context: ServiceContext, queries: KeyQueries) -> None:
+        self.context = context
+        self.queries = queries
 
     def audit_filter(
         self,
@@ -61,7 +66,7 @@ class AuditTrail(KeyQueries):
         :func:`parse_moment` reads (*until* includes the day it names). Raises
         :class:`RequestRefused` naming the field at fault.
         """
-        org = self.models.coerce_organization_id_or_none(organization_id)
+        org = self.context.models.coerce_organization_id_or_none(organization_id)
         if org is None or not _storable(org):
             raise RequestRefused("Not an organization id.", field="org")
         if role not in ROLES:
@@ -74,7 +79,7 @@ class AuditTrail(KeyQueries):
         found = self.audit_key(org, key) if key and key.strip() else None
         return AuditFilter(
             organization_id=org,
-            person_id=self.user_id(person) if person is not None else None,
+            person_id=self.context.user_id(person) if person is not None else None,
             role=role,
             key_id=found.id if found is not None else None,
             events=cleaned,
@@ -86,8 +91,8 @@ class AuditTrail(KeyQueries):
         """The key of *organization_id* shown as *display_prefix* (a trailing ``…`` is
         fine), or :class:`RequestRefused` naming the field ``key``."""
         text = clean_display_prefix(display_prefix)
-        APIKey = self.models.APIKey
-        key = self.session.execute(
+        APIKey = self.context.models.APIKey
+        key = self.context.session.execute(
             sa.select(APIKey).where(
                 APIKey.display_prefix == text, APIKey.organization_id == organization_id
             )
@@ -99,8 +104,8 @@ class AuditTrail(KeyQueries):
     def audit_people(self, organization_id: Any) -> list[Any]:
         """Users who own, created, revoked or restricted a key of *organization_id*:
         the people a person filter offers, from the (small) keys table."""
-        APIKey, User = self.models.APIKey, self.models.User
-        org = self.models.coerce_organization_id_or_none(organization_id)
+        APIKey, User = self.context.models.APIKey, self.context.models.User
+        org = self.context.models.coerce_organization_id_or_none(organization_id)
         columns = (
             APIKey.owner_id,
             APIKey.created_by_id,
@@ -109,13 +114,13 @@ class AuditTrail(KeyQueries):
             APIKey.rate_limit_set_by_id,
         )
         ids = sa.union(*(sa.select(c).where(APIKey.organization_id == org) for c in columns))
-        user_pk = getattr(User, self._user_pk)
+        user_pk = getattr(User, self.context.user_pk)
         stmt = sa.select(User).where(user_pk.in_(sa.select(ids.subquery().c[0]))).order_by(user_pk)
-        return list(self.session.execute(stmt).unique().scalars())
+        return list(self.context.session.execute(stmt).unique().scalars())
 
     def audit_query(self, audit: AuditFilter) -> KeySelect:
         """The SELECT of *audit*'s events with their key, newest first (unpaginated)."""
-        Event, APIKey = self.models.APIKeyEvent, self.models.APIKey
+        Event, APIKey = self.context.models.APIKeyEvent, self.context.models.APIKey
         stmt = (
             sa.select(
                 Event.id,
@@ -155,7 +160,7 @@ class AuditTrail(KeyQueries):
     ) -> AuditPage:
         """Up to *limit* events of *audit*, newest first: the newest ones, those
         older than the cursor *before*, or those newer than the cursor *after*."""
-        Event = self.models.APIKeyEvent
+        Event = self.context.models.APIKeyEvent
         limit = max(1, min(int(limit), 1000))
         stmt = self.audit_query(audit)
         if before:
@@ -172,7 +177,7 @@ class AuditTrail(KeyQueries):
                 .order_by(None)
                 .order_by(Event.at.asc(), Event.id.asc())
             )
-        rows = list(self.session.execute(stmt.limit(limit + 1)))
+        rows = list(self.context.session.execute(stmt.limit(limit + 1)))
         more = len(rows) > limit
         if after and not more:  # back at the newest: show a whole first page
             return self.audit_page(audit, limit=limit)
@@ -194,7 +199,7 @@ class AuditTrail(KeyQueries):
         """Every event of *audit*, newest first, read *batch_size* rows at a time
         (a server-side cursor where the driver has one) for exports of any size."""
         people: dict[Any, Any] = {}
-        result = self.session.execute(
+        result = self.context.session.execute(
             self.audit_query(audit).execution_options(yield_per=batch_size)
         )
         try:
@@ -251,24 +256,26 @@ class AuditTrail(KeyQueries):
         """Delete every event older than *before*, *batch_size* at a time, each batch
         in its own transaction (short locks; a stop halfway keeps what is done).
         Returns how many went (or would go, with *dry_run*)."""
-        Event = self.models.APIKeyEvent
+        Event = self.context.models.APIKeyEvent
         if before.tzinfo is None:
             raise RequestRefused("Give the time a time zone.")
         old = Event.at < before
         if dry_run:
-            return int(self.session.execute(sa.select(sa.func.count()).where(old)).scalar_one())
+            return int(
+                self.context.session.execute(sa.select(sa.func.count()).where(old)).scalar_one()
+            )
         batch_size = max(1, int(batch_size))
         total = 0
         while True:
             ids = list(
-                self.session.scalars(
+                self.context.session.scalars(
                     sa.select(Event.id).where(old).order_by(Event.id).limit(batch_size)
                 )
             )
             if not ids:
                 break
-            self.session.execute(sa.delete(Event).where(Event.id.in_(ids)))
-            self.session.commit()
+            self.context.session.execute(sa.delete(Event).where(Event.id.in_(ids)))
+            self.context.session.commit()
             total += len(ids)
             if on_batch is not None:
                 on_batch(total)
@@ -301,12 +308,12 @@ class AuditTrail(KeyQueries):
     def _load_people(self, ids: Collection[Any], people: dict[Any, Any]) -> None:
         if not ids:
             return
-        User = self.models.User
-        user_pk = getattr(User, self._user_pk)
+        User = self.context.models.User
+        user_pk = getattr(User, self.context.user_pk)
         for user in (
-            self.session.execute(sa.select(User).where(user_pk.in_(ids))).unique().scalars()
+            self.context.session.execute(sa.select(User).where(user_pk.in_(ids))).unique().scalars()
         ):
-            people[self.user_id(user)] = user
+            people[self.context.user_id(user)] = user
 
 
 def _storable(value: Any) -> bool:

@@ -1,6 +1,6 @@
 """Warnings before keys expire: once per key and threshold, across processes and hosts.
 
-Layer 3. :meth:`ExpiryWarnings.warn_expiring` finds the keys that crossed a threshold
+:meth:`ExpiryWarnings.warn_expiring` finds the keys that crossed a threshold
 (e.g. 7 days, then 1 day before they expire) and *claims* each warning in the
 database before handing it on::
 
@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..db.models import APIKeyMixin
+from .context import ServiceContext
 from .queries import KeyQueries
 
 __all__ = ["ExpiryWarning", "ExpiryWarnings"]
@@ -51,8 +52,12 @@ class _Candidate:
     threshold: int
 
 
-class ExpiryWarnings(KeyQueries):
+class ExpiryWarnings:
     """The expiry-warning part of :class:`~flask_apikeys.KeyService`."""
+
+    def __init__(self, context: ServiceContext, queries: KeyQueries) -> None:
+        self.context = context
+        self.queries = queries
 
     def due_expiry_warnings(
         self, thresholds: Iterable[int], now: dt.datetime | None = None
@@ -72,12 +77,12 @@ class ExpiryWarnings(KeyQueries):
         before *send* is called; an exception from *send* is logged and the warning
         stays claimed (it is not sent again).
         """
-        now = now or self.clock()
-        APIKey = self.models.APIKey
+        now = now or self.context.clock()
+        APIKey = self.context.models.APIKey
         sent: list[ExpiryWarning] = []
         for candidate in self._candidates(thresholds, now):
-            key = self.session.get(APIKey, candidate.key_id)
-            if key is None or not self.is_active(key.owner):
+            key = self.context.session.get(APIKey, candidate.key_id)
+            if key is None or not self.context.is_active(key.owner):
                 continue
             if not self._claim(candidate, now):
                 continue  # another run got there first
@@ -98,8 +103,8 @@ class ExpiryWarnings(KeyQueries):
         days = sorted({int(t) for t in thresholds})
         if not days:
             return []
-        now = now or self.clock()
-        APIKey = self.models.APIKey
+        now = now or self.context.clock()
+        APIKey = self.context.models.APIKey
         columns: list[Any] = [
             APIKey.id,
             APIKey.expires_at,
@@ -107,7 +112,7 @@ class ExpiryWarnings(KeyQueries):
             APIKey.last_used_at,
             APIKey.created_at,
         ]
-        Policy = self.models.APIKeyPolicy
+        Policy = self.context.models.APIKeyPolicy
         stmt = sa.select(*columns)
         if Policy is not None:
             stmt = stmt.add_columns(Policy.idle_expiry_days).outerjoin(APIKey.organization_policy)
@@ -119,7 +124,7 @@ class ExpiryWarnings(KeyQueries):
             sa.or_(APIKey.expiry_warned_days.is_(None), APIKey.expiry_warned_days > days[0]),
         ).order_by(APIKey.expires_at, APIKey.id)
         found = []
-        for row in self.session.execute(stmt):
+        for row in self.context.session.execute(stmt):
             key_id, expires_at, warned, last_used_at, created_at = row[:5]
             idle_days = row[5] if len(row) > 5 else None
             if idle_days is not None and now - (last_used_at or created_at) >= dt.timedelta(
@@ -134,7 +139,7 @@ class ExpiryWarnings(KeyQueries):
 
     def _claim(self, candidate: _Candidate, now: dt.datetime) -> bool:
         """Take the warning in one committed UPDATE; ``True`` when this run took it."""
-        table = self.models.APIKey.__table__
+        table = self.context.models.APIKey.__table__
         stmt = (
             sa.update(table)
             .where(
@@ -149,9 +154,9 @@ class ExpiryWarnings(KeyQueries):
             .values(expiry_warned_days=candidate.threshold)
         )
         try:
-            claimed = self.session.connection().execute(stmt).rowcount == 1
-            self.session.commit()
+            claimed = self.context.session.connection().execute(stmt).rowcount == 1
+            self.context.session.commit()
         except BaseException:
-            self.session.rollback()
+            self.context.session.rollback()
             raise
         return claimed

@@ -11,8 +11,6 @@ A flush that fails keeps what it took (the buffer puts it back) and the next one
 retries. A process killed with SIGKILL loses what it had buffered: at most
 ``interval`` seconds or ``max_buffered`` items, whichever comes first. A forked child
 starts with empty buffers: what was buffered before the fork is the parent's to write.
-
-Layer 3: SQLAlchemy only, no Flask.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """GitHub's secret-scanning public keys, and the signatures of leak reports.
 
-Layer 3. Each report carries ``Github-Public-Key-Identifier``, naming one of the keys
+Each report carries ``Github-Public-Key-Identifier``, naming one of the keys
 GitHub publishes at :data:`GITHUB_PUBLIC_KEYS_URL`, and ``Github-Public-Key-Signature``,
 the base64 DER ECDSA P-256 / SHA-256 signature of the raw body.
 :class:`GitHubPublicKeys` fetches the keys (``urllib``, https only unless allowed),

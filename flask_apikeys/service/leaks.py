@@ -1,6 +1,6 @@
 """Leak reports in GitHub's secret-scanning partner format: parse, match, revoke.
 
-Layer 3. GitHub (or any scanner speaking its format) POSTs a JSON array of matches,
+GitHub (or any scanner speaking its format) POSTs a JSON array of matches,
 ``[{"token", "type", "url", "source"}]``, signed by one of its keys (checked by
 :mod:`flask_apikeys.leak_signatures`). This module
 
@@ -26,7 +26,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..db.models import APIKeyMixin, KeyStatus
 from ..keys import format as keyformat
-from .lifecycle import KeyLifecycle
+from .context import ServiceContext
+from .queries import KeyQueries
 from .validation import REASON_MAX_LENGTH, clean_reason
 from .verify import KeyVerification
 
@@ -144,15 +145,22 @@ def leak_reason(reason: str | None = None, url: str | None = None) -> str:
     return text
 
 
-class KeyLeaks(KeyVerification, KeyLifecycle):
-    """The part of :class:`~flask_apikeys.KeyService` that handles leaked keys."""
+class KeyLeaks:
+    """Leaked keys (GitHub's reports, the CLI), revoked at once: ``service.leaks``."""
+
+    def __init__(
+        self, context: ServiceContext, queries: KeyQueries, verifier: KeyVerification
+    ) -> None:
+        self.context = context
+        self.queries = queries
+        self.verifier = verifier
 
     def find_leaked_key(self, token: str) -> APIKeyMixin | None:
         """The key whose secret is *token*, usable or not; ``None`` when it is none of
         ours (no query for text that is not a well-formed key with our prefix)."""
-        if not keyformat.is_well_formed(token, self.prefix):
+        if not keyformat.is_well_formed(token, self.context.prefix):
             return None
-        return self.find_by_secret(token)
+        return self.verifier.find_by_secret(token)
 
     def revoke_leaked(
         self,
@@ -173,22 +181,22 @@ class KeyLeaks(KeyVerification, KeyLifecycle):
         revoked or expired is left as it is and nobody is told again, also when two
         reports race: the revocation is one conditional UPDATE, which only one wins.
         """
-        self._check_may_change(key, actor)
+        self.context.refuse_unless_may_change(key, actor)
         url, source, token_type = url or None, source or None, token_type or None
         reason = leak_reason(reason, url)
-        now = self.clock()
+        now = self.context.clock()
         if key.status_at(now) != KeyStatus.ACTIVE:
             return False
-        APIKey = self.models.APIKey
-        actor_id = self.user_id(actor) if actor is not None else None
-        result = self.session.execute(
+        APIKey = self.context.models.APIKey
+        actor_id = self.context.actor_id(actor)
+        result = self.context.session.execute(
             sa.update(APIKey)
-            .where(APIKey.id == key.id, self.usable_clause(now))
+            .where(APIKey.id == key.id, self.queries.usable_clause(now))
             .values(revoked_at=now, revoked_reason=reason, revoked_by_id=actor_id)
             .execution_options(synchronize_session=False)
         )
         if cast("sa.CursorResult[Any]", result).rowcount != 1:
-            self.session.commit()  # revoked elsewhere a moment ago: end our transaction
+            self.context.session.commit()  # revoked elsewhere a moment ago: end our transaction
             return False
         for name, value in (
             ("revoked_at", now),
@@ -196,8 +204,8 @@ class KeyLeaks(KeyVerification, KeyLifecycle):
             ("revoked_by_id", actor_id),
         ):
             set_committed_value(key, name, value)
-        self._audit(key, "revoked", actor, ip, now, reason=reason)
-        self._audit(
+        self.context.record_event(key, "revoked", actor, ip, now, reason=reason)
+        self.context.record_event(
             key,
             "leaked",
             actor,
@@ -207,9 +215,9 @@ class KeyLeaks(KeyVerification, KeyLifecycle):
             source=source,
             type=token_type,
         )
-        self.session.commit()
-        self._emit("revoked", key, actor=actor, reason=reason)
-        self._emit(
+        self.context.session.commit()
+        self.context.emit("revoked", key, actor=actor, reason=reason)
+        self.context.emit(
             "leaked", key, actor=actor, url=url, source=source, token_type=token_type, reason=reason
         )
         return True

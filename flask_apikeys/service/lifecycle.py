@@ -1,6 +1,6 @@
 """Every change to a key — issue, rotate, revoke, rename, restrict — with its audit event.
 
-Layer 3. Each method checks who may do it, writes the change and its audit row in one
+Each method checks who may do it, writes the change and its audit row in one
 transaction, commits, then tells the listener (the extension turns that into a
 signal and a log line). Refusals raise :class:`~flask_apikeys.RequestRefused` with a
 sentence for the person who asked.
@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from ..db.models import APIKeyMixin, KeyStatus
 from ..keys import format as keyformat
-from ..keys.network import storable_address
+from ..keys.drafts import KeyDraft
+from .context import NewKey, ServiceContext
 from .queries import KeyQueries
 from .validation import (
     RequestRefused,
@@ -38,8 +39,12 @@ class IssuedKey:
     secret: str = field(repr=False)
 
 
-class KeyLifecycle(KeyQueries):
-    """The write side of :class:`~flask_apikeys.KeyService`."""
+class KeyLifecycle:
+    """Issue, rotate, revoke and rename keys: ``service.keys``."""
+
+    def __init__(self, context: ServiceContext, queries: KeyQueries) -> None:
+        self.context = context
+        self.queries = queries
 
     def issue(
         self,
@@ -54,40 +59,59 @@ class KeyLifecycle(KeyQueries):
         ip: str | None = None,
         rate_limit: str | None = None,
         ip_allowlist: Sequence[str] | None = None,
-        resources: dict[str, list[str]] | None = None,  # checked by KeyResources.issue
-        quota: Any = None,  # a Quota: see KeyQuotas.issue
+        **options: Any,
     ) -> IssuedKey:
         """Create a key for *owner* and return it with its secret (the only copy).
 
         *actor* is who asked (``None`` for an operator); only the owner may create
-        their own keys. Raises :class:`RequestRefused` with a message for the user.
+        their own keys. *options* are read by the service's features: ``resources``
+        (``{"client": ["3", "7"]}``), ``quota`` (``"1000/month"``) and ``quota_refill``.
+        Each host loader runs once. Raises :class:`RequestRefused` with a message for
+        the user.
         """
-        if actor is not None and self.user_id(actor) != self.user_id(owner):
+        ctx = self.context
+        if actor is not None and ctx.user_id(actor) != ctx.user_id(owner):
             raise RequestRefused("You can only create API keys for yourself.")
         name = clean_name(name)
-        organization_id = self._choose_organization(owner, organization_id)
-        refusal = self.creation_refusal(owner, organization_id)
-        if refusal is not None:
-            raise RequestRefused(refusal)
-        chosen = self._check_scopes(owner, organization_id, scopes, full_access)
-        now = self.clock()
-        self._check_expiry(expires_at, now, organization_id)
-        allowlist = list(ip_allowlist) if ip_allowlist else None
-        return self._create(
+        organization_id = self.choose_organization(owner, organization_id)
+        held = ctx.permissions_of(owner, organization_id)
+        if not ctx.is_active(owner):
+            raise RequestRefused("This user is not active.")
+        if ctx.create_permission not in held:
+            raise RequestRefused(
+                f"You need the '{ctx.create_permission}' permission to create API keys."
+            )
+        new = NewKey(
             owner=owner,
             name=name,
-            scopes=chosen,
+            scopes=[],
             full_access=full_access,
             organization_id=organization_id,
             expires_at=expires_at,
             actor=actor,
             ip=ip,
+            now=ctx.clock(),
             rate_limit=rate_limit,
-            ip_allowlist=allowlist,
-            now=now,
-            resources=resources,
-            quota=quota,
+            ip_allowlist=list(ip_allowlist) if ip_allowlist else None,
+            options=dict(options),
         )
+        for prepare in ctx.extensions.prepare_new_key:
+            prepare(new)
+        grantable = ctx.grantable_permissions(owner, organization_id, held=held)
+        draft = KeyDraft.of(
+            scopes if isinstance(scopes, str) else [s for s in scopes if isinstance(s, str)],
+            full_access=full_access,
+            readable=[p for p in grantable if p.endswith(".read")],
+            resources=new.options.get("resources"),
+        )
+        refusal = ctx.creation_refusal(owner, organization_id, draft, held=held)
+        if refusal is not None:
+            raise RequestRefused(refusal)
+        new.scopes = self.chosen_scopes(held, scopes, full_access)
+        self.check_expiry(expires_at, new.now)
+        for check in ctx.extensions.check_new_key:
+            check(new)
+        return self.create(new)
 
     def rotate(
         self,
@@ -102,22 +126,22 @@ class KeyLifecycle(KeyQueries):
         The new key keeps the name, scopes, organization and limits; an expiring
         key gets the same lifetime again, counted from now.
         """
-        if actor is not None and self.user_id(actor) != key.owner_id:
+        if actor is not None and self.context.user_id(actor) != key.owner_id:
             raise RequestRefused("Only the owner of a key can rotate it.")
         if grace < dt.timedelta(0):
             raise RequestRefused("The grace period cannot be negative.", field="grace")
-        now = self.clock()
+        now = self.context.clock()
         if key.status_at(now) != KeyStatus.ACTIVE:
             raise RequestRefused("Only an active key can be rotated.")
         if key.revoked_at is not None:
             raise RequestRefused("This key has already been rotated.")
         owner = key.owner
-        if not self.is_active(owner):
+        if not self.context.is_active(owner):
             raise RequestRefused("This user is not active.")
-        held = self.permissions_of(owner, key.organization_id)
-        if self.create_permission not in held:
+        held = self.context.permissions_of(owner, key.organization_id)
+        if self.context.create_permission not in held:
             raise RequestRefused(
-                f"You need the '{self.create_permission}' permission to rotate API keys."
+                f"You need the '{self.context.create_permission}' permission to rotate API keys."
             )
         scopes = [s for s in key.scopes or () if s in held]
         if not scopes and not key.full_access:
@@ -128,8 +152,8 @@ class KeyLifecycle(KeyQueries):
         until = now + grace
         key.revoked_at = until
         key.revoked_reason = "rotated"
-        key.revoked_by_id = self.user_id(actor) if actor is not None else None
-        issued = self._create(
+        key.revoked_by_id = self.context.actor_id(actor)
+        new = NewKey(
             owner=owner,
             name=key.name,
             scopes=scopes,
@@ -138,13 +162,15 @@ class KeyLifecycle(KeyQueries):
             expires_at=expires_at,
             actor=actor,
             ip=ip,
+            now=now,
             rate_limit=key.rate_limit,
             ip_allowlist=key.ip_allowlist,
-            now=now,
             rotated_from=key,
-            commit=False,
         )
-        self._audit(
+        for check in self.context.extensions.check_new_key:
+            check(new)
+        issued = self.create(new, commit=False)
+        self.context.record_event(
             key,
             "rotated",
             actor,
@@ -153,9 +179,9 @@ class KeyLifecycle(KeyQueries):
             replaced_by=issued.key.display_prefix,
             works_until=until.isoformat(),
         )
-        self.session.commit()
-        self._emit("rotated", key, actor=actor, new_key=issued.key, grace=grace)
-        self._emit("created", issued.key, actor=actor)
+        self.context.session.commit()
+        self.context.emit("rotated", key, actor=actor, new_key=issued.key, grace=grace)
+        self.context.emit("created", issued.key, actor=actor)
         return issued
 
     def revoke(
@@ -170,17 +196,17 @@ class KeyLifecycle(KeyQueries):
 
         Allowed to its owner, to an admin of its organization, and to operators.
         """
-        self._check_may_change(key, actor)
+        self.context.refuse_unless_may_change(key, actor)
         reason = clean_reason(reason)
-        now = self.clock()
+        now = self.context.clock()
         if key.revoked_at is not None and key.revoked_at <= now:
             return False
         key.revoked_at = now
         key.revoked_reason = reason or "revoked"
-        key.revoked_by_id = self.user_id(actor) if actor is not None else None
-        self._audit(key, "revoked", actor, ip, now, reason=reason)
-        self.session.commit()
-        self._emit("revoked", key, actor=actor, reason=reason)
+        key.revoked_by_id = self.context.actor_id(actor)
+        self.context.record_event(key, "revoked", actor, ip, now, reason=reason)
+        self.context.session.commit()
+        self.context.emit("revoked", key, actor=actor, reason=reason)
         return True
 
     def revoke_user_keys(
@@ -197,37 +223,39 @@ class KeyLifecycle(KeyQueries):
         For offboarding. An admin must name an organization they manage; an
         operator (no actor) may revoke the user's keys everywhere. All or nothing.
         """
-        if actor is not None and not self.can_manage_organization(actor, organization_id):
+        if actor is not None and not self.context.can_manage_organization(actor, organization_id):
             raise RequestRefused(
-                f"You need the '{self.manage_permission}' permission in this organization."
+                f"You need the '{self.context.manage_permission}' permission in this organization."
             )
         reason = clean_reason(reason) or "offboarded"
-        now = self.clock()
-        keys = self.usable_keys_of(owner, organization_id)
+        now = self.context.clock()
+        keys = self.queries.usable_keys_of(owner, organization_id)
         for key in keys:
             key.revoked_at = now
             key.revoked_reason = reason
-            key.revoked_by_id = self.user_id(actor) if actor is not None else None
-            self._audit(key, "revoked", actor, ip, now, reason=reason, bulk=True)
-        self.session.commit()
+            key.revoked_by_id = self.context.actor_id(actor)
+            self.context.record_event(key, "revoked", actor, ip, now, reason=reason, bulk=True)
+        self.context.session.commit()
         for key in keys:
-            self._emit("revoked", key, actor=actor, reason=reason)
+            self.context.emit("revoked", key, actor=actor, reason=reason)
         return len(keys)
 
     def rename(
         self, key: APIKeyMixin, name: str, *, actor: Any = None, ip: str | None = None
     ) -> None:
         """Give *key* a new name (owner or operator only)."""
-        if actor is not None and self.user_id(actor) != key.owner_id:
+        if actor is not None and self.context.user_id(actor) != key.owner_id:
             raise RequestRefused("Only the owner of a key can rename it.")
         name = clean_name(name)
         old = key.name
         if name == old:
             return
         key.name = name
-        self._audit(key, "renamed", actor, ip, self.clock(), old_name=old, new_name=name)
-        self.session.commit()
-        self._emit("renamed", key, actor=actor, old_name=old)
+        self.context.record_event(
+            key, "renamed", actor, ip, self.context.clock(), old_name=old, new_name=name
+        )
+        self.context.session.commit()
+        self.context.emit("renamed", key, actor=actor, old_name=old)
 
     def audit(
         self,
@@ -239,38 +267,42 @@ class KeyLifecycle(KeyQueries):
         **details: Any,
     ) -> None:
         """Record *event* on *key* (e.g. a use after expiry) and commit."""
-        self._audit(key, event, actor, ip, self.clock(), **details)
-        self.session.commit()
+        self.context.record_event(key, event, actor, ip, self.context.clock(), **details)
+        self.context.session.commit()
 
-    def _choose_organization(self, owner: Any, organization_id: Any) -> Any:
-        if self._organizations is None:
+    def choose_organization(self, owner: Any, organization_id: Any) -> Any:
+        """The organization a new key of *owner* goes in: the one asked for, if they
+        belong to it, or their only one; refused when that is ambiguous."""
+        ctx = self.context
+        if not ctx.has_organizations:
             if organization_id is not None:
                 raise RequestRefused("Organizations are not enabled.", field="organization")
             return None
-        orgs = self.organizations_of(owner)
+        orgs = ctx.organizations_of(owner)
         if organization_id is None or organization_id == "":
             if len(orgs) > 1:
                 raise RequestRefused("Choose an organization for the key.", field="organization")
             return orgs[0].id if orgs else None
-        wanted = self.models.coerce_organization_id_or_none(organization_id)
+        wanted = ctx.models.coerce_organization_id_or_none(organization_id)
         for org in orgs:
             if org.id == wanted:
                 return org.id
         raise RequestRefused("You are not a member of that organization.", field="organization")
 
-    def _check_scopes(
-        self, owner: Any, organization_id: Any, scopes: Collection[str], full_access: bool
+    def chosen_scopes(
+        self, held: frozenset[str], scopes: Collection[str], full_access: bool
     ) -> list[str]:
+        """*scopes* checked against what the owner *held*: the names to store."""
         if isinstance(scopes, str):
             scopes = [scopes]
-        held = self.permissions_of(owner, organization_id)
+        ctx = self.context
         chosen: list[str] = []
         for scope in scopes:
             if not isinstance(scope, str) or not scope:
                 raise RequestRefused("Permissions must be names.", field="scopes")
-            if self.known_permissions is not None and scope not in self.known_permissions:
+            if ctx.known_permissions is not None and scope not in ctx.known_permissions:
                 raise RequestRefused(f"Unknown permission {scope[:80]!r}.", field="scopes")
-            if not self.may_hold(scope):
+            if not ctx.may_hold(scope):
                 raise RequestRefused(
                     f"'{scope}' governs API keys themselves and cannot be put on a key.",
                     field="scopes",
@@ -287,114 +319,76 @@ class KeyLifecycle(KeyQueries):
             raise RequestRefused("Choose at least one permission.", field="scopes")
         return sorted(chosen)
 
-    def _check_expiry(
-        self, expires_at: dt.datetime | None, now: dt.datetime, organization_id: Any = None
-    ) -> None:  # organization_id: for its own limit (KeyPolicies)
+    def check_expiry(self, expires_at: dt.datetime | None, now: dt.datetime) -> None:
+        """Refuse an expiry in the past, without a time zone, or past ``max_lifetime``."""
+        max_lifetime = self.context.max_lifetime
         if expires_at is None:
-            if self.max_lifetime is not None:
+            if max_lifetime is not None:
                 raise RequestRefused(
-                    f"Keys must expire within {self.max_lifetime.days} days.", field="expires"
+                    f"Keys must expire within {max_lifetime.days} days.", field="expires"
                 )
             return
         if expires_at.tzinfo is None:
             raise RequestRefused("The expiry needs a time zone.", field="expires")
         if expires_at <= now:
             raise RequestRefused("The expiry must be in the future.", field="expires")
-        if self.max_lifetime is not None and expires_at > now + self.max_lifetime + dt.timedelta(
-            days=1
-        ):
+        if max_lifetime is not None and expires_at > now + max_lifetime + dt.timedelta(days=1):
             raise RequestRefused(
-                f"Keys must expire within {self.max_lifetime.days} days.", field="expires"
+                f"Keys must expire within {max_lifetime.days} days.", field="expires"
             )
 
-    def _create(
-        self,
-        *,
-        owner: Any,
-        name: str,
-        scopes: list[str],
-        full_access: bool,
-        organization_id: Any,
-        expires_at: dt.datetime | None,
-        actor: Any,
-        ip: str | None,
-        rate_limit: str | None,
-        ip_allowlist: list[str] | None,
-        now: dt.datetime,
-        rotated_from: Any = None,
-        commit: bool = True,
-        resources: dict[str, list[str]] | None = None,
-        quota: Any = None,  # set by KeyQuotas._create
-    ) -> IssuedKey:
-        generated = self._generate_unique()
-        key = self.models.APIKey(
-            name=name,
+    def create(self, new: NewKey, *, commit: bool = True) -> IssuedKey:
+        """Write *new* (checked already), its ``created`` event and what the features'
+        ``key_created`` hooks add; commit and tell the listener unless *commit* is false."""
+        ctx = self.context
+        generated = self.generate_unique()
+        rotated_from = new.rotated_from
+        key = ctx.models.APIKey(
+            name=new.name,
             display_prefix=generated.display_prefix,
-            key_hash=self.hash(generated.secret),
-            scopes=scopes,
-            full_access=full_access,
-            organization_id=organization_id,
-            owner_id=self.user_id(owner),
-            created_by_id=self.user_id(actor) if actor is not None else None,
-            created_at=now,
-            expires_at=expires_at,
+            key_hash=ctx.hash(generated.secret),
+            scopes=new.scopes,
+            full_access=new.full_access,
+            organization_id=new.organization_id,
+            owner_id=ctx.user_id(new.owner),
+            created_by_id=ctx.actor_id(new.actor),
+            created_at=new.now,
+            expires_at=new.expires_at,
             usage_count=0,
-            rate_limit=rate_limit,
-            ip_allowlist=ip_allowlist,
+            rate_limit=new.rate_limit,
+            ip_allowlist=new.ip_allowlist,
             rotated_from_id=rotated_from.id if rotated_from is not None else None,
-            resources=rotated_from.resources if rotated_from is not None else resources,
         )
         if rotated_from is not None:  # a rotation keeps who answers for the restrictions
             key.ip_allowlist_set_by_id = rotated_from.ip_allowlist_set_by_id
             key.rate_limit_set_by_id = rotated_from.rate_limit_set_by_id
-        elif ip_allowlist:
-            key.ip_allowlist_set_by_id = self.user_id(actor) if actor is not None else None
-        self.session.add(key)
-        self.session.flush()
+        elif new.ip_allowlist:
+            key.ip_allowlist_set_by_id = ctx.actor_id(new.actor)
+        ctx.session.add(key)
+        ctx.session.flush()
         details: dict[str, Any] = {
-            "scopes": "full access" if full_access else scopes,
-            "expires_at": expires_at.isoformat() if expires_at else None,
+            "scopes": "full access" if new.full_access else new.scopes,
+            "expires_at": new.expires_at.isoformat() if new.expires_at else None,
         }
         if rotated_from is not None:
             details["rotated_from"] = rotated_from.display_prefix
-        self._audit(key, "created", actor, ip, now, **details)
+        ctx.record_event(key, "created", new.actor, new.ip, new.now, **details)
+        for hook in ctx.extensions.key_created:
+            hook(new, key)
         if commit:
-            self.session.commit()
-            self._emit("created", key, actor=actor)
+            ctx.session.commit()
+            ctx.emit("created", key, actor=new.actor)
         return IssuedKey(key=key, secret=generated.secret)
 
-    def _generate_unique(self) -> keyformat.GeneratedKey:
-        APIKey = self.models.APIKey
+    def generate_unique(self) -> keyformat.GeneratedKey:
+        """A new secret whose display prefix no key has."""
+        ctx = self.context
+        APIKey = ctx.models.APIKey
         for _ in range(_DISPLAY_PREFIX_TRIES):
-            generated = keyformat.generate_key(self.prefix)
-            taken = self.session.execute(
+            generated = keyformat.generate_key(ctx.prefix)
+            taken = ctx.session.execute(
                 sa.select(APIKey.id).where(APIKey.display_prefix == generated.display_prefix)
             ).first()
             if taken is None:
                 return generated
         raise RuntimeError("could not find a free display prefix")  # pragma: no cover
-
-    def _audit(
-        self,
-        key: APIKeyMixin,
-        event: str,
-        actor: Any,
-        ip: str | None,
-        now: dt.datetime,
-        **details: Any,
-    ) -> None:
-        self.session.add(
-            self.models.APIKeyEvent(
-                key_id=key.id,
-                organization_id=key.organization_id,
-                event=event,
-                actor_id=self.user_id(actor) if actor is not None else None,
-                at=now,
-                ip=storable_address(ip),
-                details={k: v for k, v in details.items() if v is not None} or None,
-            )
-        )
-
-    def _check_may_change(self, key: APIKeyMixin, actor: Any) -> None:
-        if not self.may_change(key, actor):
-            raise RequestRefused("You cannot change this key.")

@@ -1,6 +1,6 @@
 """Reading keys for the list pages: sortable orders and the links between rotated keys.
 
-Layer 3. Nothing here writes. :meth:`KeyListing.ordered_keys_query` re-orders a
+Nothing here writes. :meth:`KeyListing.ordered_keys_query` re-orders a
 filtered :meth:`~flask_apikeys.queries.KeyQueries.keys_query` by a column in either
 direction; :meth:`KeyListing.rotation_links` finds, in one SELECT, the key each key was
 rotated from and the key that replaced it, so two keys of the same name can say which
@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..db.models import APIKeyMixin
+from .context import ServiceContext
 from .queries import KeyQueries, KeySelect
 from .validation import RequestRefused
 
@@ -39,8 +40,12 @@ class RotationLinks:
     replaced_by: dict[int, APIKeyMixin] = field(default_factory=dict)
 
 
-class KeyListing(KeyQueries):
+class KeyListing:
     """Orders and rotation links for the pages of :class:`~flask_apikeys.KeyService`."""
+
+    def __init__(self, context: ServiceContext, queries: KeyQueries) -> None:
+        self.context = context
+        self.queries = queries
 
     def ordered_keys_query(
         self, sort: str = "created", direction: str | None = None, **filters: Any
@@ -56,7 +61,7 @@ class KeyListing(KeyQueries):
         direction = direction or SORT_DIRECTIONS[sort]
         if direction not in ("asc", "desc"):
             raise RequestRefused(f"Unknown direction {direction[:20]!r}.", field="dir")
-        APIKey = self.models.APIKey
+        APIKey = self.context.models.APIKey
         column: Any = {
             "created": APIKey.created_at,
             "name": sa.func.lower(APIKey.name),
@@ -70,7 +75,7 @@ class KeyListing(KeyQueries):
             order = (nulls_last, column.asc(), APIKey.id.asc())
         else:
             order = (nulls_last, column.desc(), APIKey.id.desc())
-        return self.keys_query(**filters).order_by(None).order_by(*order)
+        return self.queries.keys_query(**filters).order_by(None).order_by(*order)
 
     def rotation_links(self, keys: Sequence[APIKeyMixin]) -> RotationLinks:
         """The predecessors and successors of *keys*, in one SELECT (none for no keys).
@@ -81,13 +86,13 @@ class KeyListing(KeyQueries):
         links = RotationLinks()
         if not keys:
             return links
-        APIKey = self.models.APIKey
+        APIKey = self.context.models.APIKey
         ids = [key.id for key in keys]
         previous = [key.rotated_from_id for key in keys if key.rotated_from_id is not None]
         condition: sa.ColumnElement[bool] = APIKey.rotated_from_id.in_(ids)
         if previous:
             condition = sa.or_(condition, APIKey.id.in_(previous))
-        found = list(self.session.scalars(sa.select(APIKey).where(condition)))
+        found = list(self.context.session.scalars(sa.select(APIKey).where(condition)))
         by_id = {key.id: key for key in [*found, *keys]}
         for key in keys:
             before = by_id.get(key.rotated_from_id) if key.rotated_from_id is not None else None

@@ -1,6 +1,6 @@
 """Organization policies: the longest key lifetime, idle expiry, the permissions keys may hold.
 
-Layer 3. An admin of an organization (``api_key.manage``) or an operator sets them with
+An admin of an organization (``api_key.manage``) or an operator sets them with
 :meth:`KeyPolicies.set_policy`; each change is an audit event of the organization
 (``policy_changed``, with the rules before and after). They bind:
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from ..db.models import APIKeyEventMixin, APIKeyMixin, KeyStatus
 from ..db.policy import APIKeyPolicyMixin
 from ..keys.network import storable_address
-from .lifecycle import IssuedKey, KeyLifecycle
+from .context import NewKey, ServiceContext
+from .queries import KeyQueries
 from .validation import RequestRefused
 from .verify import AuthenticationFailed, attach
 
@@ -48,22 +49,34 @@ class _Keep(enum.Enum):
 KEEP = _Keep.KEEP
 
 
-class KeyPolicies(KeyLifecycle):
-    """The organization-policy part of :class:`~flask_apikeys.KeyService`."""
+class KeyPolicies:
+    """Organization policies: ``service.policies``. Joins the core at creation (allowed
+    permissions, the lifetime), per request (idle expiry, allowed permissions) and in
+    the lists (idle keys count as expired)."""
+
+    def __init__(self, context: ServiceContext, queries: KeyQueries) -> None:
+        self.context = context
+        self.queries = queries
+        joins = context.extensions
+        joins.check_new_key.append(self.check_new_key)
+        joins.grant_limits.append(lambda org_id: _allowed(self.policy_of(org_id)))
+        joins.key_permission_limits.append(lambda key: _allowed(key.organization_policy))
+        joins.key_checks.append(self.check_idle_expiry)
+        joins.held_back.append(self.idle_expiry_clause)
 
     # -- reading ---------------------------------------------------------------------------
 
     def policy_of(self, organization_id: Any) -> APIKeyPolicyMixin | None:
         """The policy of *organization_id*, or ``None`` when it has none."""
-        org_id = self.models.coerce_organization_id_or_none(organization_id)
+        org_id = self.context.models.coerce_organization_id_or_none(organization_id)
         if org_id is None:
             return None
-        return self.session.get(self._policy_model(), org_id)
+        return self.context.session.get(self._policy_model(), org_id)
 
     def lifetime_limit(self, organization_id: Any = None) -> dt.timedelta | None:
         """The longest lifetime of a new key in *organization_id*: the shorter of
         ``APIKEYS_MAX_LIFETIME`` and the organization's maximum (``None``: no limit)."""
-        limits = [self.max_lifetime] if self.max_lifetime is not None else []
+        limits = [self.context.max_lifetime] if self.context.max_lifetime is not None else []
         policy = self.policy_of(organization_id)
         if policy is not None and policy.max_lifetime_days is not None:
             limits.append(dt.timedelta(days=policy.max_lifetime_days))
@@ -75,20 +88,20 @@ class KeyPolicies(KeyLifecycle):
         policy = self.policy_of(organization_id)
         if policy is None or policy.max_lifetime_days is None:
             return []
-        APIKey = self.models.APIKey
-        now = self.clock()
+        APIKey = self.context.models.APIKey
+        now = self.context.clock()
         bound = now + _with_slack(policy.max_lifetime_days)
         stmt = (
-            self.keys_query(organization_id=policy.organization_id)
-            .where(self.usable_clause(now))
+            self.queries.keys_query(organization_id=policy.organization_id)
+            .where(self.queries.usable_clause(now))
             .where(sa.or_(APIKey.expires_at.is_(None), APIKey.expires_at > bound))
         )
-        return list(self.session.scalars(stmt))
+        return list(self.context.session.scalars(stmt))
 
     def policy_events(self, organization_id: Any, limit: int = 20) -> list[APIKeyEventMixin]:
         """The policy changes of *organization_id*, newest first."""
-        Event = self.models.APIKeyEvent
-        org_id = self.models.coerce_organization_id_or_none(organization_id)
+        Event = self.context.models.APIKeyEvent
+        org_id = self.context.models.coerce_organization_id_or_none(organization_id)
         if org_id is None:
             return []
         stmt = (
@@ -101,7 +114,7 @@ class KeyPolicies(KeyLifecycle):
             .order_by(Event.at.desc(), Event.id.desc())
             .limit(limit)
         )
-        return list(self.session.scalars(stmt))
+        return list(self.context.session.scalars(stmt))
 
     # -- changing --------------------------------------------------------------------------
 
@@ -124,14 +137,14 @@ class KeyPolicies(KeyLifecycle):
         """
         if organization_id is None or organization_id == "":
             raise RequestRefused("Choose an organization.", field="organization")
-        org_id = self.models.coerce_organization_id_or_none(organization_id)
+        org_id = self.context.models.coerce_organization_id_or_none(organization_id)
         if org_id is None:
             raise RequestRefused(
                 f"There is no organization {str(organization_id)[:40]!r}.", field="organization"
             )
-        if actor is not None and not self.can_manage_organization(actor, org_id):
+        if actor is not None and not self.context.can_manage_organization(actor, org_id):
             raise RequestRefused(
-                f"You need the '{self.manage_permission}' permission in this organization."
+                f"You need the '{self.context.manage_permission}' permission in this organization."
             )
         current = self.policy_of(org_id)
         before = current.rules() if current is not None else _NO_RULES
@@ -148,36 +161,36 @@ class KeyPolicies(KeyLifecycle):
             after["allowed_permissions"] = self._clean_allowed(allowed_permissions)
         if after == before:
             return current
-        now = self.clock()
+        now = self.context.clock()
         policy = current
         if all(value is None for value in after.values()):
             if current is not None:
-                self.session.delete(current)
+                self.context.session.delete(current)
             policy = None
         else:
             if policy is None:
                 policy = self._policy_model()(organization_id=org_id)
-                self.session.add(policy)
+                self.context.session.add(policy)
             policy.max_lifetime_days = after["max_lifetime_days"]
             policy.idle_expiry_days = after["idle_expiry_days"]
             policy.allowed_permissions = after["allowed_permissions"]
             policy.updated_at = now
-            policy.updated_by_id = self.user_id(actor) if actor is not None else None
-        self.session.add(
-            self.models.APIKeyEvent(
+            policy.updated_by_id = self.context.user_id(actor) if actor is not None else None
+        self.context.session.add(
+            self.context.models.APIKeyEvent(
                 key_id=None,
                 organization_id=org_id,
                 event=POLICY_CHANGED,
-                actor_id=self.user_id(actor) if actor is not None else None,
+                actor_id=self.context.user_id(actor) if actor is not None else None,
                 at=now,
                 ip=storable_address(ip),
                 details={"before": before, "after": after},
             )
         )
         try:
-            self.session.commit()
+            self.context.session.commit()
         except sa.exc.IntegrityError:  # a foreign key to the host's organizations
-            self.session.rollback()
+            self.context.session.rollback()
             raise RequestRefused(
                 f"There is no organization {str(org_id)[:40]!r}.", field="organization"
             ) from None
@@ -185,95 +198,73 @@ class KeyPolicies(KeyLifecycle):
 
     # -- what the rest of the service asks -------------------------------------------------
 
-    def grantable_permissions(self, user: Any, organization_id: Any = None) -> frozenset[str]:
-        """The permissions *user* may put on a new key in *organization_id*, within the
-        organization's allowed permissions."""
-        grantable = super().grantable_permissions(user, organization_id)
-        allowed = _allowed(self.policy_of(organization_id))
-        return grantable if allowed is None else grantable & allowed
-
-    def effective_scopes(self, key: APIKeyMixin, owner: Any) -> frozenset[str]:
-        """What *key* may do now, within its organization's allowed permissions."""
-        scopes = super().effective_scopes(key, owner)
-        allowed = _allowed(key.organization_policy)
-        return scopes if allowed is None else scopes & allowed
-
-    def idle_clause(
+    def idle_expiry_clause(
         self, now: dt.datetime, organization_id: Any = None
     ) -> sa.ColumnElement[bool] | None:
         """Keys unused for their organization's idle expiry (of *organization_id*, or of
-        every organization), as :meth:`check_policy` judges them: one small SELECT of
+        every organization), as :meth:`check_idle_expiry` judges them: one small SELECT of
         the organizations that set one."""
-        Policy = self.models.APIKeyPolicy
+        Policy = self.context.models.APIKeyPolicy
         if Policy is None:
             return None
         rules = sa.select(Policy.organization_id, Policy.idle_expiry_days).where(
             Policy.idle_expiry_days.is_not(None)
         )
         if organization_id is not None:
-            org_id = self.models.coerce_organization_id_or_none(organization_id)
+            org_id = self.context.models.coerce_organization_id_or_none(organization_id)
             rules = rules.where(Policy.organization_id == org_id)
-        APIKey = self.models.APIKey
+        APIKey = self.context.models.APIKey
         last = sa.func.coalesce(APIKey.last_used_at, APIKey.created_at)
         idle = [
             sa.and_(APIKey.organization_id == org, last <= now - dt.timedelta(days=days))
-            for org, days in self.session.execute(rules)
+            for org, days in self.context.session.execute(rules)
         ]
         if not idle:
             return None
         # (Never NULL, so that NOT of it keeps the keys of no organization.)
         return sa.and_(APIKey.organization_id.is_not(None), sa.or_(*idle))
 
-    def check_policy(self, key: APIKeyMixin) -> None:
+    def check_idle_expiry(self, key: APIKeyMixin, now: dt.datetime) -> None:
         """Refuse *key*, as expired, when its organization's idle expiry has passed
         since its last use (or its creation, when never used)."""
-        days = idle_expiry_passed(key, self.clock())
+        days = idle_expiry_passed(key, now)
         if days is not None:
             raise AuthenticationFailed(
                 "expired_api_key",
                 f"The API key has expired: it was not used for {days} days.",
-                attach(self.session, key),
+                attach(self.context.session, key),
                 reason="idle",
             )
 
-    def _check_scopes(
-        self, owner: Any, organization_id: Any, scopes: Collection[str], full_access: bool
-    ) -> list[str]:
-        chosen = super()._check_scopes(owner, organization_id, scopes, full_access)
-        allowed = _allowed(self.policy_of(organization_id))
+    def check_new_key(self, new: NewKey) -> None:
+        """A new key holds only allowed permissions and expires within the maximum
+        lifetime; a rotation's new key keeps its lifetime, cut to today's limit."""
+        if new.rotated_from is not None:
+            limit = self.lifetime_limit(new.organization_id)
+            if limit is not None:
+                latest = new.now + limit
+                if new.expires_at is None or new.expires_at > latest:
+                    new.expires_at = latest
+            return
+        policy = self.policy_of(new.organization_id)
+        allowed = _allowed(policy)
         if allowed is not None:
-            for scope in chosen:
+            for scope in new.scopes:
                 if scope not in allowed:
                     raise RequestRefused(
                         f"This organization's policy does not allow keys to hold '{scope}'.",
                         field="scopes",
                     )
-        return chosen
-
-    def _check_expiry(
-        self, expires_at: dt.datetime | None, now: dt.datetime, organization_id: Any = None
-    ) -> None:
-        super()._check_expiry(expires_at, now, organization_id)
-        policy = self.policy_of(organization_id)
         days = policy.max_lifetime_days if policy is not None else None
-        if days is not None and (expires_at is None or expires_at > now + _with_slack(days)):
+        if days is not None and (
+            new.expires_at is None or new.expires_at > new.now + _with_slack(days)
+        ):
             raise RequestRefused(
                 f"This organization's keys must expire within {days} days.", field="expires"
             )
 
-    def _create(self, **fields: Any) -> IssuedKey:
-        # A rotation keeps the key's lifetime, within today's limit.
-        if fields.get("rotated_from") is not None:
-            limit = self.lifetime_limit(fields["organization_id"])
-            if limit is not None:
-                latest = fields["now"] + limit
-                expires_at = fields["expires_at"]
-                if expires_at is None or expires_at > latest:
-                    fields["expires_at"] = latest
-        return super()._create(**fields)
-
     def _policy_model(self) -> type[APIKeyPolicyMixin]:
-        model = self.models.APIKeyPolicy
+        model = self.context.models.APIKeyPolicy
         if model is None:
             raise RuntimeError("these models have no policy table: make them with build_models")
         return model
@@ -292,12 +283,15 @@ class KeyPolicies(KeyLifecycle):
                 or not name.isprintable()
             ):
                 raise RequestRefused("Permissions must be names.", field="allowed_permissions")
-            if not self.may_hold(name):
+            if not self.context.may_hold(name):
                 raise RequestRefused(
                     f"'{name}' governs API keys themselves and cannot be put on a key.",
                     field="allowed_permissions",
                 )
-            if self.known_permissions is not None and name not in self.known_permissions:
+            if (
+                self.context.known_permissions is not None
+                and name not in self.context.known_permissions
+            ):
                 raise RequestRefused(
                     f"Unknown permission {name[:80]!r}.", field="allowed_permissions"
                 )

@@ -20,7 +20,7 @@ processes and hosts share a quota exactly, and a refused call is not counted:
 * in Redis (:mod:`flask_apikeys.quota_redis`), a Lua script doing the same on a
   counter that expires after its period.
 
-Only keys with a quota pay for this; the others cost nothing more. Layer 3:
+Only keys with a quota pay for this; the others cost nothing more.
 SQLAlchemy only, no Flask.
 """
 

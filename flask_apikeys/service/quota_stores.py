@@ -5,8 +5,6 @@ by a Lua script that Redis runs atomically: it adds one only while the count is 
 the limit, and the key expires an hour after its period ends (a total without refill
 never expires: give Redis persistence, or count totals in the database). A call costs
 one round trip (``EVALSHA``); a page of keys costs one ``MGET``.
-
-Layer 3: the ``redis`` client (``pip install flask-apikeys[redis]``), no Flask.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Keys' quotas in the service: set them (audited), read their usage, spend them.
 
-Layer 3. :class:`QuotaCounter` counts in a store of :mod:`~flask_apikeys.quotas` (or
+:class:`QuotaCounter` counts in a store of :mod:`~flask_apikeys.quotas` (or
 :mod:`~flask_apikeys.quota_redis`) and decides what an outage of the store means.
 
 Like rate limits, only an admin of the key's organization or an operator sets a quota
@@ -15,13 +15,13 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
 from ..db.models import APIKeyMixin, utcnow
-from .lifecycle import IssuedKey, KeyLifecycle
+from .context import NewKey, ServiceContext
 from .quota_rules import (
     DatabaseQuotaStore,
     Period,
@@ -132,10 +132,16 @@ class QuotaCounter:
                     logger.warning("flask-apikeys quota storage answers again")
 
 
-class KeyQuotas(KeyLifecycle):
-    """The quota part of :class:`~flask_apikeys.KeyService`."""
+class KeyQuotas:
+    """Quotas per day, month or in total: ``service.quotas``. Joins the core at
+    creation: ``issue(..., quota="1000/month")`` gives the key a quota in the same
+    transaction; a rotation's new key keeps the old key's quota and counter."""
 
-    _quota_counter: QuotaCounter | None = None
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+        self._counter: QuotaCounter | None = None
+        context.extensions.prepare_new_key.append(self.read_quota_option)
+        context.extensions.key_created.append(self.give_quota)
 
     def configure_quotas(
         self,
@@ -152,7 +158,7 @@ class KeyQuotas(KeyLifecycle):
         """
         store: Any
         if not storage_uri:
-            table = self.models.APIKeyQuotaCounter
+            table = self.context.models.APIKeyQuotaCounter
             if table is None:  # pragma: no cover - build_models always makes it
                 raise RuntimeError("the quota counter model is missing")
             store = DatabaseQuotaStore(self._quota_engine, table.__table__)
@@ -160,28 +166,27 @@ class KeyQuotas(KeyLifecycle):
             from .quota_stores import RedisQuotaStore
 
             store = RedisQuotaStore(storage_uri, key_prefix=key_prefix, options=storage_options)
-        self._quota_counter = QuotaCounter(
-            store, timezone=timezone, fail_open=fail_open, clock=lambda: self.clock()
+        self._counter = QuotaCounter(
+            store, timezone=timezone, fail_open=fail_open, clock=lambda: self.context.clock()
         )
 
     @property
-    def quotas(self) -> QuotaCounter:
+    def counter(self) -> QuotaCounter:
         """What counts calls against quotas."""
-        counter = self._quota_counter
-        if counter is None:
+        if self._counter is None:
             self.configure_quotas()
-            return self.quotas
-        return counter
+        assert self._counter is not None
+        return self._counter
 
     def _quota_engine(self) -> sa.Engine:
-        bind = self.session.get_bind(mapper=sa.inspect(self.models.APIKey))
+        bind = self.context.session.get_bind(mapper=sa.inspect(self.context.models.APIKey))
         return bind if isinstance(bind, sa.Engine) else bind.engine
 
     # -- reading and spending ------------------------------------------------------
 
     def spend_quota(self, quota: Quota) -> QuotaDecision:
         """Count one call of the key *quota* belongs to (:meth:`Quota.of`), if it has room."""
-        return self.quotas.spend(quota)
+        return self.counter.spend(quota)
 
     def quota_usage(self, key: APIKeyMixin) -> QuotaUsage | None:
         """*key*'s quota and how much of it this period used; ``None`` without a quota
@@ -191,7 +196,7 @@ class KeyQuotas(KeyLifecycle):
     def quota_usages(self, keys: Iterable[APIKeyMixin]) -> dict[int, QuotaUsage]:
         """:meth:`quota_usage` of every key with a quota, by key id, in one query."""
         quotas = {key.id: quota for key in keys if (quota := Quota.of(key)) is not None}
-        return self.quotas.usage(quotas) if quotas else {}
+        return self.counter.usage(quotas) if quotas else {}
 
     # -- setting -------------------------------------------------------------------
 
@@ -209,9 +214,11 @@ class KeyQuotas(KeyLifecycle):
 
         Allowed to an admin of the key's organization and to operators only.
         """
-        if actor is not None and not self.can_manage_organization(actor, key.organization_id):
+        if actor is not None and not self.context.can_manage_organization(
+            actor, key.organization_id
+        ):
             raise RequestRefused(
-                f"You need the '{self.manage_permission}' permission to change quotas."
+                f"You need the '{self.context.manage_permission}' permission to change quotas."
             )
         new = _checked(quota, refill)
         old = Quota.of(key)
@@ -220,62 +227,39 @@ class KeyQuotas(KeyLifecycle):
         key.quota_limit = new.limit if new else None
         key.quota_period = new.period if new else None
         key.quota_refill = new.refill if new else None
-        self._audit(
+        self.context.record_event(
             key,
             "quota_changed",
             actor,
             ip,
-            self.clock(),
+            self.context.clock(),
             old=str(old) if old else "none",
             new=str(new) if new else "none",
         )
-        self.session.commit()
+        self.context.session.commit()
 
-    def issue(
-        self,
-        owner: Any,
-        name: str,
-        scopes: Collection[str] = (),
-        *,
-        quota: str | Quota | None = None,
-        quota_refill: str | None = None,
-        **options: Any,
-    ) -> IssuedKey:
-        """:meth:`~flask_apikeys.lifecycle.KeyLifecycle.issue`, with a quota from the
-        key's first call (``quota="1000/month"``, or ``"50000/total"`` with
-        *quota_refill* ``"month"``). The host decides who gets one: unlike
-        :meth:`set_quota`, no permission is asked of the actor."""
-        checked = _checked(quota, quota_refill)
-        return super().issue(owner, name, scopes, quota=checked, **options)
+    def read_quota_option(self, new: NewKey) -> None:
+        """``issue(..., quota=..., quota_refill=...)``: read and check the quota. The host
+        decides who gets one: unlike :meth:`set_quota`, no permission is asked."""
+        new.options["quota"] = _checked(
+            new.options.get("quota"), new.options.pop("quota_refill", None)
+        )
 
-    def _create(
-        self,
-        *,
-        rotated_from: Any = None,
-        commit: bool = True,
-        quota: Quota | None = None,
-        **columns: Any,
-    ) -> IssuedKey:
-        """A new key gets *quota*; a rotation's new key gets the old key's quota and
-        counter. Either in the same transaction as the rest of the creation."""
-        if rotated_from is not None:
-            quota = Quota.of(rotated_from)
+    def give_quota(self, new: NewKey, key: APIKeyMixin) -> None:
+        """A new key gets its quota; a rotation's new key the old key's quota and counter."""
+        rotated_from = new.rotated_from
+        quota = Quota.of(rotated_from) if rotated_from is not None else new.options.get("quota")
         if quota is None:
-            return super()._create(rotated_from=rotated_from, commit=commit, **columns)
-        issued = super()._create(rotated_from=rotated_from, commit=False, **columns)
-        key = issued.key
+            return
         key.quota_limit = quota.limit
         key.quota_period = quota.period
         key.quota_refill = quota.refill
         if rotated_from is not None:
             key.quota_counter_id = rotated_from.quota_counter_id or rotated_from.id
         else:
-            actor, ip, now = columns.get("actor"), columns.get("ip"), columns["now"]
-            self._audit(key, "quota_changed", actor, ip, now, old="none", new=str(quota))
-        if commit:
-            self.session.commit()
-            self._emit("created", key, actor=columns.get("actor"))
-        return issued
+            self.context.record_event(
+                key, "quota_changed", new.actor, new.ip, new.now, old="none", new=str(quota)
+            )
 
 
 def _checked(quota: str | Quota | None, refill: str | None) -> Quota | None:

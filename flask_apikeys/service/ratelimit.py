@@ -22,8 +22,6 @@ API down; authentication still applies) or refuse what the limit would have deci
 (limited keys, and refused keys get 429). One warning is logged when an outage starts
 and one when it ends; meanwhile the storage is tried again every
 ``retry_after_failure`` seconds, so an outage does not add a timeout to every request.
-
-Layer 3: ``limits`` only, no Flask.
 """
 
 from __future__ import annotations

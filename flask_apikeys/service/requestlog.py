@@ -19,8 +19,6 @@ The path is stored without the query string (it may carry secrets), without cont
 characters, and cut at :data:`~flask_apikeys.models_requests.PATH_MAX_LENGTH`
 characters; the address only when it is a real IP address
 (:func:`~flask_apikeys.network.storable_address`).
-
-Layer 3: SQLAlchemy only, no Flask.
 """
 
 from __future__ import annotations
@@ -39,7 +37,7 @@ import sqlalchemy as sa
 from ..db.models import APIKeyMixin, utcnow
 from ..db.requests import METHOD_MAX_LENGTH, PATH_MAX_LENGTH, APIKeyRequestMixin
 from ..keys.network import storable_address
-from .access import Permissions
+from .context import ServiceContext
 from .flushing import BufferedWriter
 
 __all__ = ["READ_METHODS", "KeyRequestLog", "RequestLogBuffer", "clean_method", "clean_path"]
@@ -273,11 +271,14 @@ def prune_older_than(conn: sa.Connection, table: sa.Table, cutoff: dt.datetime) 
     return int(conn.execute(sa.delete(table).where(table.c.at < cutoff)).rowcount)
 
 
-class KeyRequestLog(Permissions):
-    """The request-log part of :class:`~flask_apikeys.KeyService`."""
+class KeyRequestLog:
+    """Each key's recent requests: ``service.requests``."""
+
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
 
     def _request_model(self) -> type[APIKeyRequestMixin]:
-        model = self.models.APIKeyRequest
+        model = self.context.models.APIKeyRequest
         if model is None:
             raise RuntimeError("the request log's model was not made (see build_models)")
         return model
@@ -296,7 +297,7 @@ class KeyRequestLog(Permissions):
             .order_by(Request.at.desc(), Request.id.desc())
             .limit(max(0, int(limit)))
         )
-        return list(self.session.execute(stmt).scalars())
+        return list(self.context.session.execute(stmt).scalars())
 
     def prune_requests(
         self, *, older_than: dt.datetime | None = None, max_per_key: int | None = None
@@ -306,7 +307,7 @@ class KeyRequestLog(Permissions):
         if max_per_key is not None and max_per_key < 0:
             raise ValueError("max_per_key must not be negative")
         table = self._request_model().__table__
-        conn = self.session.connection()
+        conn = self.context.session.connection()
         deleted = 0
         if older_than is not None:
             deleted += prune_older_than(conn, table, older_than)
@@ -319,5 +320,5 @@ class KeyRequestLog(Permissions):
             ).scalars()
             for key_id in list(crowded):
                 deleted += prune_key(conn, table, key_id, max_per_key)
-        self.session.commit()
+        self.context.session.commit()
         return deleted

@@ -1,6 +1,6 @@
 """Keys limited to chosen resources of the host, like GitHub's repository selection.
 
-Layer 3. The host registers kinds of resources and how to list those a user may choose
+The host registers kinds of resources and how to list those a user may choose
 (``@apikeys.resource_loader("client", label="Clients")``); a key then holds, in its
 ``resources`` column, the ids it is limited to, by kind: ``{"client": ["3", "7"]}``.
 ``None``, or a kind left out, means every resource of that kind. Ids are kept and
@@ -22,7 +22,7 @@ from typing import Any, Protocol, Self, TypeVar
 
 from ..db.models import APIKeyMixin, KeyStatus
 from ..keys.drafts import KeyDraft
-from .lifecycle import IssuedKey, KeyLifecycle
+from .context import NewKey, ServiceContext
 from .validation import RequestRefused
 
 __all__ = [
@@ -149,11 +149,17 @@ def _shown(selection: Selection | None) -> Selection | str:
     return selection if selection else "all"
 
 
-class KeyResources(KeyLifecycle):
-    """The resource-selection part of :class:`~flask_apikeys.KeyService`."""
+class KeyResources:
+    """Keys limited to chosen resources of the host: ``service.resources``. Joins the
+    core at creation: ``issue(..., resources={"client": ["3"]})`` is checked against
+    what the loaders list, and shown to the creation policy in its draft."""
 
-    #: The kinds the host registered, by name (the extension fills it in).
-    resource_kinds: Mapping[str, ResourceKind] = MappingProxyType({})
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+        #: The kinds the host registered, by name (the extension fills it in).
+        self.resource_kinds: Mapping[str, ResourceKind] = MappingProxyType({})
+        context.extensions.prepare_new_key.append(self.read_resources_option)
+        context.extensions.key_created.append(self.give_resources)
 
     def resources_of(self, user: Any, organization_id: Any, kind: str) -> list[Resource]:
         """The resources of *kind* that *user* may limit a key in *organization_id* to."""
@@ -208,46 +214,25 @@ class KeyResources(KeyLifecycle):
     ) -> KeyDraft:
         """The :class:`~flask_apikeys.KeyDraft` the creation policy is shown."""
         readable = [
-            p for p in self.grantable_permissions(owner, organization_id) if p.endswith(".read")
+            p
+            for p in self.context.grantable_permissions(owner, organization_id)
+            if p.endswith(".read")
         ]
         if not isinstance(scopes, str):  # what is not a name is refused later, with a message
             scopes = [scope for scope in scopes if isinstance(scope, str)]
         return KeyDraft.of(scopes, full_access=full_access, readable=readable, resources=resources)
 
-    def issue(
-        self,
-        owner: Any,
-        name: str,
-        scopes: Collection[str] = (),
-        *,
-        resources: Mapping[str, Any] | None = None,
-        organization_id: Any = None,
-        full_access: bool = False,
-        **options: Any,
-    ) -> IssuedKey:
-        """:meth:`~flask_apikeys.lifecycle.KeyLifecycle.issue`, limited to *resources*
-        (``{"client": ["3", "7"]}``; ``None``: not limited) and shown to the creation
-        policy as a :class:`~flask_apikeys.KeyDraft` first."""
-        organization_id = self._choose_organization(owner, organization_id)
-        refusal = self.creation_refusal(owner, organization_id)
-        if refusal is not None:  # whatever the key, before looking at its resources
-            raise RequestRefused(refusal)
-        selection = self.clean_resources(owner, organization_id, resources)
-        draft = self.draft(
-            owner, organization_id, scopes, full_access=full_access, resources=selection
+    def read_resources_option(self, new: NewKey) -> None:
+        """``issue(..., resources=...)``: the selection checked for the new key's owner
+        and organization (``None``: not limited)."""
+        new.options["resources"] = self.clean_resources(
+            new.owner, new.organization_id, new.options.get("resources")
         )
-        refusal = self.creation_refusal(owner, organization_id, draft)
-        if refusal is not None:
-            raise RequestRefused(refusal)
-        return super().issue(
-            owner,
-            name,
-            scopes,
-            organization_id=organization_id,
-            full_access=full_access,
-            resources=selection,
-            **options,
-        )
+
+    def give_resources(self, new: NewKey, key: APIKeyMixin) -> None:
+        """A new key is limited as asked; a rotation's new key as the old one was."""
+        source = new.rotated_from
+        key.resources = source.resources if source is not None else new.options.get("resources")
 
     def set_resources(
         self,
@@ -264,9 +249,9 @@ class KeyResources(KeyLifecycle):
         Allowed to the key's owner and to operators, on an active key whose owner may
         still create keys; the choice is checked as at creation.
         """
-        if actor is not None and self.user_id(actor) != key.owner_id:
+        if actor is not None and self.context.user_id(actor) != key.owner_id:
             raise RequestRefused("Only the owner of a key can change what it can reach.")
-        if key.status_at(self.clock()) != KeyStatus.ACTIVE or key.revoked_at is not None:
+        if key.status_at(self.context.clock()) != KeyStatus.ACTIVE or key.revoked_at is not None:
             raise RequestRefused("Only an active key can be changed.")
         owner = key.owner
         selection = self.clean_resources(owner, key.organization_id, resources)
@@ -277,23 +262,23 @@ class KeyResources(KeyLifecycle):
             full_access=key.full_access,
             resources=selection,
         )
-        refusal = self.creation_refusal(owner, key.organization_id, draft)
+        refusal = self.context.creation_refusal(owner, key.organization_id, draft)
         if refusal is not None:
             raise RequestRefused(refusal)
         before = key.resources or None
         if selection == before:
             return False
         key.resources = selection
-        self._audit(
+        self.context.record_event(
             key,
             "resources_changed",
             actor,
             ip,
-            self.clock(),
+            self.context.clock(),
             before=_shown(before),
             after=_shown(selection),
         )
-        self.session.commit()
+        self.context.session.commit()
         return True
 
     def _kind(self, name: Any) -> ResourceKind:

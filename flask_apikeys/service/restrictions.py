@@ -1,6 +1,6 @@
 """Restrictions on a key beyond its scopes: its rate limit and its IP allowlist.
 
-Layer 3. Each change is audited like every other change to a key.
+Each change is audited like every other change to a key.
 """
 
 from __future__ import annotations
@@ -10,14 +10,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..db.models import APIKeyMixin
-from .lifecycle import KeyLifecycle
+from .context import ServiceContext
 from .validation import RequestRefused, clean_ip_allowlist, clean_rate_limit
 
 __all__ = ["KeyRestrictions"]
 
 
-class KeyRestrictions(KeyLifecycle):
+class KeyRestrictions:
     """The restricting part of :class:`~flask_apikeys.KeyService`."""
+
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
 
     def set_rate_limit(
         self, key: APIKeyMixin, rate_limit: str | None, *, actor: Any = None, ip: str | None = None
@@ -28,18 +31,24 @@ class KeyRestrictions(KeyLifecycle):
         """
         if not self._acts_as_admin(key, actor):
             raise RequestRefused(
-                f"You need the '{self.manage_permission}' permission to change rate limits."
+                f"You need the '{self.context.manage_permission}' permission to change rate limits."
             )
         value = clean_rate_limit(rate_limit)
         if value == key.rate_limit:
             return
         old = key.rate_limit
         key.rate_limit = value
-        key.rate_limit_set_by_id = None if actor is None else self.user_id(actor)
-        self._audit(
-            key, "rate_limit_changed", actor, ip, self.clock(), old=old, new=value or "default"
+        key.rate_limit_set_by_id = None if actor is None else self.context.user_id(actor)
+        self.context.record_event(
+            key,
+            "rate_limit_changed",
+            actor,
+            ip,
+            self.context.clock(),
+            old=old,
+            new=value or "default",
         )
-        self.session.commit()
+        self.context.session.commit()
 
     def set_ip_allowlist(
         self,
@@ -55,7 +64,7 @@ class KeyRestrictions(KeyLifecycle):
         allowlist set by an admin or an operator binds the owner: they may narrow it,
         never widen or clear it.
         """
-        self._check_may_change(key, actor)
+        self.context.refuse_unless_may_change(key, actor)
         cleaned = clean_ip_allowlist(networks)
         current = key.ip_allowlist or None
         if cleaned == current:
@@ -68,17 +77,19 @@ class KeyRestrictions(KeyLifecycle):
                     field="ip_allowlist",
                 )
         else:  # whoever sets it now answers for it
-            key.ip_allowlist_set_by_id = None if actor is None else self.user_id(actor)
+            key.ip_allowlist_set_by_id = None if actor is None else self.context.user_id(actor)
         key.ip_allowlist = cleaned
-        self._audit(key, "ip_allowlist_changed", actor, ip, self.clock(), old=current, new=cleaned)
-        self.session.commit()
+        self.context.record_event(
+            key, "ip_allowlist_changed", actor, ip, self.context.clock(), old=current, new=cleaned
+        )
+        self.context.session.commit()
 
     def allowlist_binds_owner(self, key: APIKeyMixin) -> bool:
         """Whether *key*'s allowlist was set by someone other than its owner."""
         return bool(key.ip_allowlist) and key.ip_allowlist_set_by_id != key.owner_id
 
     def _acts_as_admin(self, key: APIKeyMixin, actor: Any) -> bool:
-        return actor is None or self.can_manage_organization(actor, key.organization_id)
+        return actor is None or self.context.can_manage_organization(actor, key.organization_id)
 
 
 def _narrows(new: list[str], old: list[str]) -> bool:

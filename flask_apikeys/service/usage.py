@@ -20,8 +20,6 @@ seconds, whatever order the flushers of several processes run in.
 
 A flush runs in one transaction on its own connection (never the request's session).
 When it fails, the deltas go back into the buffer and the next flush retries them.
-
-Layer 3: SQLAlchemy only, no Flask.
 """
 
 from __future__ import annotations
@@ -30,15 +28,13 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from ..db.models import UTCDateTime, utcnow
 from ..keys.network import storable_address
-from . import flushing
 from .flushing import BufferedWriter, flush_all
-from .flushing import after_fork_in_child as after_fork_in_child  # for the tests
 
 __all__ = ["UsageBuffer", "UsageSnapshot", "flush_all"]
 
@@ -258,12 +254,3 @@ class UsageBuffer(BufferedWriter):
             params = {"d_key": row["key_id"], "d_day": row["day"], "d_count": row["count"]}
             if conn.execute(update, params).rowcount == 0:
                 conn.execute(sa.insert(t), row)
-
-
-if not TYPE_CHECKING:
-
-    def __getattr__(name: str) -> Any:
-        # The flusher thread lives in flushing.py now; usage._FLUSHER still reads it.
-        if name == "_FLUSHER":
-            return flushing._FLUSHER
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """Checks of what people type: names, expiries, durations, rate limits, networks.
 
-Layer 3. Each function returns the cleaned value or raises :class:`RequestRefused`
+Each function returns the cleaned value or raises :class:`RequestRefused`
 with a sentence for the person who typed it (``field`` names the form field).
 """
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm.exc import DetachedInstanceError
 from ..db.lookup import KeyLookup
 from ..db.models import APIKeyMixin, KeyStatus
 from ..keys import format as keyformat
-from .access import Permissions
+from .context import ServiceContext
 from .quota_rules import Quota
 from .resources import Selection, Statement, restrict_select, selection_allows
 
@@ -146,57 +146,58 @@ def attach(session: Session | scoped_session[Session], key: APIKeyMixin) -> APIK
     return key
 
 
-class KeyVerification(Permissions):
-    """The verifying part of :class:`~flask_apikeys.KeyService`."""
+class KeyVerification:
+    """A presented secret → a :class:`VerifiedKey`: ``service.verifier``."""
+
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
 
     @functools.cached_property
     def key_lookup(self) -> KeyLookup:
         """The hot path's one SELECT, on connections of the session's engine."""
-        return KeyLookup(self.session, self.models)
+        return KeyLookup(self.context.session, self.context.models)
 
     def find_by_secret(self, secret: str) -> APIKeyMixin | None:
         """The key for *secret* with its owner, in the session; ``None`` if unknown."""
-        key = self.key_lookup.find(self.hash(secret))
-        return None if key is None else attach(self.session, key)
+        key = self.key_lookup.find(self.context.hash(secret))
+        return None if key is None else attach(self.context.session, key)
 
     def verify(self, secret: str) -> VerifiedKey:
         """Check *secret* and return what it may do, or raise :class:`AuthenticationFailed`."""
-        if not keyformat.is_well_formed(secret, self.prefix):
+        if not keyformat.is_well_formed(secret, self.context.prefix):
             raise AuthenticationFailed("invalid_api_key", "The API key is not valid.")
         return self.verify_well_formed(secret)
 
     def verify_well_formed(self, secret: str) -> VerifiedKey:
         """:meth:`verify` for a *secret* whose shape and checksum were checked already."""
-        key_hash = self.hash(secret)
+        key_hash = self.context.hash(secret)
         key = self.key_lookup.find(key_hash)
         # The index found the row by hash; compare again in constant time anyway.
         if key is None or not hmac.compare_digest(key.key_hash, key_hash):
             raise AuthenticationFailed("invalid_api_key", "The API key is not valid.")
-        status = key.status_at(self.clock())
+        now = self.context.clock()
+        status = key.status_at(now)
         if status == KeyStatus.REVOKED:
             raise self._refused("revoked_api_key", "The API key has been revoked.", key)
         if status == KeyStatus.EXPIRED:
             raise self._refused("expired_api_key", "The API key has expired.", key)
-        self.check_policy(key)
+        for check in self.context.extensions.key_checks:
+            check(key, now)
         owner = key.owner
-        if not self.is_active(owner):
+        if not self.context.is_active(owner):
             raise self._refused(
                 "inactive_user", "The owner of this API key is no longer active.", key
             )
         try:
-            scopes = self.effective_scopes(key, owner)
+            scopes = self.context.effective_scopes(key, owner)
         except DetachedInstanceError:
             # The host's permissions loader reads something the lookup did not load
             # with the owner: it gets the owner in the request's session (and a query).
-            key = attach(self.session, key)
+            key = attach(self.context.session, key)
             owner = key.owner
-            scopes = self.effective_scopes(key, owner)
-        return VerifiedKey(key, owner, scopes, self.session)
-
-    def check_policy(self, key: APIKeyMixin) -> None:
-        """Raise :class:`AuthenticationFailed` if *key*'s organization policy refuses it
-        (see :mod:`~flask_apikeys.policies`); here, nothing does."""
+            scopes = self.context.effective_scopes(key, owner)
+        return VerifiedKey(key, owner, scopes, self.context.session)
 
     def _refused(self, code: str, message: str, key: APIKeyMixin) -> AuthenticationFailed:
         # Listeners and the audit trail get the key as an object of the session.
-        return AuthenticationFailed(code, message, attach(self.session, key))
+        return AuthenticationFailed(code, message, attach(self.context.session, key))

@@ -126,7 +126,7 @@ def authenticate() -> VerifiedKey:
     limits = hot.rate_limits
     service = hot.service
     try:
-        verified = service.verify_well_formed(secret)
+        verified = service.verifier.verify_well_formed(secret)
     except AuthenticationFailed as failure:
         throttled = limits.record_failure(address)
         if throttled is not None:
@@ -140,7 +140,7 @@ def authenticate() -> VerifiedKey:
         key = failure.key
         _refused(app, failure.code, key, address)
         if failure.code == "expired_api_key" and key is not None and hot.audit_expired_use:
-            service.audit(key, "expired_use", ip=address, reason=failure.reason)
+            service.keys.audit(key, "expired_use", ip=address, reason=failure.reason)
         raise error_for_code(failure.code, failure.message) from None
     allowlist = verified.ip_allowlist
     if allowlist and not address_allowed(address, allowlist):
@@ -155,7 +155,7 @@ def authenticate() -> VerifiedKey:
             raise RateLimited(retry_after=decision.reset_after, headers=headers, realm=realm)
     quota = verified.quota
     if quota is not None:  # only keys with a quota count, and not the rate-limited calls
-        spent = service.spend_quota(quota)
+        spent = service.quotas.spend_quota(quota)
         if not spent.allowed:
             raise QuotaExceeded.refusing(spent, realm=realm)
     setattr(current_request, _REQUEST_ATTR, verified)

@@ -1,6 +1,6 @@
 """Sending expiry warnings: the ``key_expiring`` signal, once, from cron or a timer.
 
-Layer 4. :func:`notify_expiring` claims and sends every warning due now (the
+:func:`notify_expiring` claims and sends every warning due now (the
 ``flask apikeys notify-expiring`` command calls it; see :mod:`flask_apikeys.expiry` for
 why a warning is never sent twice). With ``APIKEYS_EXPIRY_NOTIFY_INTERVAL`` set before
 ``init_app``, each process also runs it every so many seconds on a daemon thread of its
@@ -26,6 +26,7 @@ from ..db.models import APIKeyMixin, utcnow
 from ..service.expiry import ExpiryWarning
 from . import signals
 from .config import as_seconds
+from .state import app_keys
 
 __all__ = [
     "expiring_soon",
@@ -69,7 +70,7 @@ def notify_expiring(app: Flask | None = None) -> list[ExpiryWarning]:
     """Send ``key_expiring`` for every warning due now; return them. Needs an app context."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     thresholds = warning_days(app.config)
-    service = app.extensions["apikeys"].service
+    service = app_keys(app).service
 
     def send(warning: ExpiryWarning) -> None:
         logger.info(
@@ -82,7 +83,7 @@ def notify_expiring(app: Flask | None = None) -> list[ExpiryWarning]:
             app, key=warning.key, days=warning.days, expires_at=warning.expires_at
         )
 
-    warnings: list[ExpiryWarning] = service.warn_expiring(thresholds, send)
+    warnings: list[ExpiryWarning] = service.expiry.warn_expiring(thresholds, send)
     return warnings
 
 

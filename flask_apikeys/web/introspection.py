@@ -22,7 +22,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from ..service.facade import AuthenticationFailed, VerifiedKey
+from ..service import AuthenticationFailed, VerifiedKey
 from .authenticate import authenticate
 from .errors import InsufficientScope, RateLimited
 from .state import app_keys
@@ -58,7 +58,7 @@ def _usable(token: str) -> VerifiedKey | None:
         return None
     ext = app_keys()
     try:
-        verified: VerifiedKey = ext.service.verify(token)
+        verified: VerifiedKey = ext.service.verifier.verify(token)
     except AuthenticationFailed:
         return None
     key = verified.key
@@ -86,7 +86,7 @@ def introspection_answer(token: str) -> dict[str, Any]:
         "client_id": verified.display_prefix,
         "token_type": _BEARER,
         "iat": _epoch(key.created_at),
-        "sub": str(service.user_id(owner)),
+        "sub": str(service.context.user_id(owner)),
     }
     expires = _epoch(key.expires_at)
     if expires is not None:

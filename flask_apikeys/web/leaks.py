@@ -7,7 +7,7 @@
     app.register_blueprint(create_leak_blueprint(), url_prefix="/security")
     # POST /security/github-secret-scanning   (the URL to give GitHub)
 
-Layer 5, separate from the pages: its caller is a server, and its only authority is the
+Separate from the pages: its caller is a server, and its only authority is the
 ECDSA signature of the body (:mod:`flask_apikeys.leak_signatures`). A browser session, a
 cookie or an API key count for nothing here, so Flask-WTF's ``CSRFProtect``, when the app
 has one at registration, is told to leave the blueprint alone. Every refusal is JSON
@@ -26,6 +26,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from ..service.leak_signatures import GitHubPublicKeys, check_public_keys_url, require_cryptography
 from ..service.leaks import LeakReportRefused, parse_leak_report
 from . import config as _config
+from .state import app_keys
 
 if TYPE_CHECKING:
     from flask.blueprints import BlueprintSetupState
@@ -127,7 +128,7 @@ def report_leak() -> Response:
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    feedback = app.extensions["apikeys"].service.handle_leak_report(reports, ip=request.remote_addr)
+    feedback = app_keys(app).service.leaks.handle_leak_report(reports, ip=request.remote_addr)
     ours = sum(1 for entry in feedback if entry["label"] == "true_positive")
     logger.info(
         "leak report from %s: %d match(es), %d of them our keys",

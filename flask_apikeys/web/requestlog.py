@@ -1,7 +1,7 @@
 """The request log in a Flask app: the buffer its settings describe, and the hook
 that hands it each key-authenticated request with the status sent.
 
-Layer 4 (the :mod:`~flask_apikeys.requestlog` buffer is layer 3).
+The buffer is :mod:`~flask_apikeys.service.requestlog`'s.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ..db.schema import Models
 from ..service.requestlog import RequestLogBuffer
 from . import config as _config
 from .authenticate import get_current_key
+from .state import app_keys
 
 __all__ = ["log_key_requests", "make_request_log"]
 
@@ -65,7 +66,7 @@ def _log_key_request(sender: Flask, response: Response, **extra: Any) -> None:
     verified = get_current_key()
     if verified is None:
         return
-    log = sender.extensions["apikeys"].hot_path(sender).request_log
+    log = app_keys(sender).hot_path(sender).request_log
     method = request.method
     if log is not None and log.sampled(method):
         log.add(

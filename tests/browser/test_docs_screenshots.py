@@ -45,7 +45,7 @@ def add_usage(app, secret: str) -> None:
 
     with app.app_context():
         models = apikeys.models
-        key = apikeys.service.find_by_secret(secret)
+        key = apikeys.service.verifier.find_by_secret(secret)
         now = dt.datetime.now(dt.UTC)
         total = 0
         for days_ago in range(14):
@@ -76,9 +76,9 @@ def test_the_docs_screenshots_are_taken_from_the_pages(app, new_page, make_key):
 
     with app.app_context():  # a rotation in its grace period, and a revoked key
         service = apikeys.service
-        service.rotate(service.find_by_secret(bot), grace=dt.timedelta(hours=24))
-        key = service.find_by_secret(lost)
-        service.revoke(key, actor=key.owner, reason="phone lost")
+        service.keys.rotate(service.verifier.find_by_secret(bot), grace=dt.timedelta(hours=24))
+        key = service.verifier.find_by_secret(lost)
+        service.keys.revoke(key, actor=key.owner, reason="phone lost")
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     taken: list[str] = []

@@ -49,17 +49,17 @@ def service_call(app: Any, action: str, secret: str, **kwargs: Any) -> Any:
 
     with app.app_context():
         service = apikeys.service
-        key = service.find_by_secret(secret)
+        key = service.verifier.find_by_secret(secret)
         if action == "rotate":
-            return service.rotate(key, **kwargs).secret
-        return service.revoke(key, actor=key.owner, **kwargs)
+            return service.keys.rotate(key, **kwargs).secret
+        return service.keys.revoke(key, actor=key.owner, **kwargs)
 
 
 def prefix_of(app: Any, secret: str) -> str:
     from example_app import apikeys
 
     with app.app_context():
-        return str(apikeys.service.find_by_secret(secret).display_prefix)
+        return str(apikeys.service.verifier.find_by_secret(secret).display_prefix)
 
 
 def flash_is_under_the_title(page: Any, text: str) -> None:
@@ -135,7 +135,7 @@ def test_organization_page_sorts_shows_expiry_and_reasons_and_keeps_actions_in_m
     from example_app import apikeys, db
 
     with app.app_context():
-        apikeys.service.find_by_secret(busy).usage_count = 1234
+        apikeys.service.verifier.find_by_secret(busy).usage_count = 1234
         db.session.commit()
     page = new_page()
     login(page, "alice@acme.test")
@@ -337,7 +337,7 @@ def test_detail_page_facts_times_links_between_rotated_keys_and_tabs(
     from example_app import apikeys
 
     with app.app_context():
-        bob_key_id = apikeys.service.find_by_secret(bob_key).id
+        bob_key_id = apikeys.service.verifier.find_by_secret(bob_key).id
     page.goto(f"/settings/api-keys/{bob_key_id}")
     expect(page.get_by_role("link", name="Organization keys", exact=True)).to_have_attribute(
         "aria-current", "true"

@@ -214,20 +214,20 @@ class Keys:
 
         with self.app.app_context():
             user = db.session.scalar(sa.select(User).where(User.email == email))
-            secret = apikeys.service.issue(user, "mcp test", scopes, **kw).secret
+            secret = apikeys.service.keys.issue(user, "mcp test", scopes, **kw).secret
             db.session.remove()
             return secret
 
     def _key(self, secret: str) -> Any:
         from example_app import apikeys
 
-        return apikeys.service.find_by_secret(secret)
+        return apikeys.service.verifier.find_by_secret(secret)
 
     def revoke(self, secret: str) -> None:
         from example_app import apikeys, db
 
         with self.app.app_context():
-            apikeys.service.revoke(self._key(secret), reason="test")
+            apikeys.service.keys.revoke(self._key(secret), reason="test")
             db.session.remove()
 
     def usage(self, secret: str) -> int:

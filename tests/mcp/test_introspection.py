@@ -86,7 +86,7 @@ def test_anything_unusable_is_just_inactive(
     limited = keys.issue("bob@acme.test", ["client.read"], ip_allowlist=["10.0.0.0/8"])
     orphan = keys.issue("carol@globex.test", ["client.read"])
     with mcp_app.app_context():
-        key = apikeys.service.find_by_secret(expired)
+        key = apikeys.service.verifier.find_by_secret(expired)
         key.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         db.session.scalar(sa.select(User).where(User.email == "carol@globex.test")).active = False
         db.session.commit()

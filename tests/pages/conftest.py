@@ -64,7 +64,7 @@ def db_key(app: Flask) -> Any:
 
     def find(secret: str) -> Any:
         with app.app_context():
-            key = apikeys.service.find_by_secret(secret)
+            key = apikeys.service.verifier.find_by_secret(secret)
             assert key is not None
             return key
 

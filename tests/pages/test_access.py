@@ -135,7 +135,7 @@ def test_every_post_without_a_csrf_token_is_refused_and_changes_nothing(
     from example_app import apikeys
 
     with app.app_context():
-        assert len(apikeys.service.list_keys()) == 2
+        assert len(apikeys.service.queries.list_keys()) == 2
     assert client.get("/v1/clients", headers=bearer(own)).status_code == 200
 
 

@@ -27,7 +27,7 @@ def test_filters_by_owner_status_and_name(app, alice, make_key, user_id):
     from example_app import apikeys
 
     with app.app_context():
-        apikeys.service.revoke(apikeys.service.find_by_secret(secret))
+        apikeys.service.keys.revoke(apikeys.service.verifier.find_by_secret(secret))
     bob_id = user_id("bob@acme.test")
     text = alice.get(f"/organization?owner={bob_id}").text
     assert "bob one" in text and "bob two" in text and "alice one" not in text
@@ -47,11 +47,13 @@ def test_sort_by_usage_and_last_use(app, alice, make_key):
     recent = make_key("bob@acme.test", ["client.read"], name="recent")
     with app.app_context():
         s = apikeys.service
-        s.find_by_secret(busy).usage_count = 500
-        s.find_by_secret(quiet).usage_count = 3
-        s.find_by_secret(recent).usage_count = 10
-        s.find_by_secret(recent).last_used_at = dt.datetime.now(dt.UTC)
-        s.find_by_secret(quiet).last_used_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+        s.verifier.find_by_secret(busy).usage_count = 500
+        s.verifier.find_by_secret(quiet).usage_count = 3
+        s.verifier.find_by_secret(recent).usage_count = 10
+        s.verifier.find_by_secret(recent).last_used_at = dt.datetime.now(dt.UTC)
+        s.verifier.find_by_secret(quiet).last_used_at = dt.datetime.now(dt.UTC) - dt.timedelta(
+            days=2
+        )
         db.session.commit()
 
     def order(query):
@@ -88,7 +90,7 @@ def test_admin_revokes_one_key_of_another_user(app, alice, make_key, db_key, cli
     from example_app import apikeys
 
     with app.app_context():
-        event = apikeys.service.events(apikeys.service.get_key(key_id))[0]
+        event = apikeys.service.queries.events(apikeys.service.queries.get_key(key_id))[0]
         assert event.event == "revoked"
         assert event.actor.email == "alice@acme.test"
 

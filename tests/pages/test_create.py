@@ -129,7 +129,7 @@ def test_forged_permission_the_user_lacks_is_refused_with_a_form_error(app, bob)
     assert "You cannot grant &#39;invoice.write&#39;: you do not hold it." in response.text
     assert "fsk_" not in response.text.replace('value="fsk_', "")  # no key shown
     with app.app_context():
-        assert apikeys.service.list_keys() == []
+        assert apikeys.service.queries.list_keys() == []
 
 
 def test_unknown_permission_is_refused(bob):
@@ -158,7 +158,7 @@ def test_creation_policy_message_is_shown(app, bob):
         assert response.status_code == 400
         assert "API keys are available on paid plans." in response.text
         with app.app_context():
-            assert apikeys.service.list_keys() == []
+            assert apikeys.service.queries.list_keys() == []
     finally:
         apikeys._creation_policy = previous
 
@@ -203,7 +203,7 @@ def test_creating_needs_a_csrf_token(app, bob):
     )
     assert response.status_code == 400
     with app.app_context():
-        assert apikeys.service.list_keys() == []
+        assert apikeys.service.queries.list_keys() == []
 
 
 def test_organization_select_when_the_user_has_several(app, browser, db_key):
@@ -267,6 +267,6 @@ def test_sending_the_create_form_twice_makes_one_key(bob, app):
     assert again.status_code == 302 and again.headers["Location"].endswith(PREFIX + "/")
     assert "fsk_" not in again.text
     with app.app_context():
-        assert [k.name for k in apikeys.service.list_keys()].count("Twice") == 1
+        assert [k.name for k in apikeys.service.queries.list_keys()].count("Twice") == 1
     listing = bob.client.get(PREFIX + "/").text
     assert "already created" in listing

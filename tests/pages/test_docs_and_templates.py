@@ -52,7 +52,7 @@ def test_the_mounting_example_of_the_docs_works_as_written(tmp_path, monkeypatch
     assert secret.startswith("ak_")
     assert "mcpServers" not in response.text  # APIKEYS_MCP_URL is not set
     with app.app_context():
-        key = module.apikeys.service.find_by_secret(secret)
+        key = module.apikeys.service.verifier.find_by_secret(secret)
         assert key.scopes == ["doc.read"]
         db.session.remove()
         db.drop_all()

@@ -40,10 +40,10 @@ def test_list_shows_revoked_expired_and_rotating_statuses(app, bob, make_key, db
     expired = make_key("bob@acme.test", ["client.read"], name="trial")
     with app.app_context():
         service = apikeys.service
-        bob_user = service.find_by_secret(revoked).owner
-        service.revoke(service.find_by_secret(revoked), actor=bob_user)
-        service.rotate(service.find_by_secret(rotating), grace=dt.timedelta(hours=1))
-        key = service.find_by_secret(expired)
+        bob_user = service.verifier.find_by_secret(revoked).owner
+        service.keys.revoke(service.verifier.find_by_secret(revoked), actor=bob_user)
+        service.keys.rotate(service.verifier.find_by_secret(rotating), grace=dt.timedelta(hours=1))
+        key = service.verifier.find_by_secret(expired)
         key.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
         db.session.commit()
     text = bob.get("/?revoked=1").text
@@ -58,7 +58,7 @@ def test_usage_count_is_shown(app, bob, make_key):
 
     secret = make_key("bob@acme.test", ["client.read"], name="busy")
     with app.app_context():
-        apikeys.service.find_by_secret(secret).usage_count = 12345
+        apikeys.service.verifier.find_by_secret(secret).usage_count = 12345
         db.session.commit()
     assert "12,345" in bob.get("/").text
 

@@ -18,8 +18,8 @@ def _rotate(app: Any, secret: str, hours: float = 1) -> str:
 
     with app.app_context():
         service = apikeys.service
-        return service.rotate(
-            service.find_by_secret(secret), grace=dt.timedelta(hours=hours)
+        return service.keys.rotate(
+            service.verifier.find_by_secret(secret), grace=dt.timedelta(hours=hours)
         ).secret
 
 
@@ -27,8 +27,8 @@ def _revoke(app: Any, secret: str, reason: str | None = None) -> None:
     from example_app import apikeys
 
     with app.app_context():
-        key = apikeys.service.find_by_secret(secret)
-        apikeys.service.revoke(key, actor=key.owner, reason=reason)
+        key = apikeys.service.verifier.find_by_secret(secret)
+        apikeys.service.keys.revoke(key, actor=key.owner, reason=reason)
 
 
 def _names(page: str) -> list[str]:
@@ -149,7 +149,7 @@ def test_rotated_keys_link_to_each_other_in_lists_and_on_their_pages(app, bob, m
     from example_app import apikeys, db
 
     with app.app_context():
-        apikeys.service.get_key(old_key.id).revoked_at = dt.datetime.now(dt.UTC)
+        apikeys.service.queries.get_key(old_key.id).revoked_at = dt.datetime.now(dt.UTC)
         db.session.commit()
     later = bob.get("/?revoked=1").text
     assert "ak-tag-new" not in later and "Rotated from <a" in later
@@ -161,13 +161,15 @@ def test_rotation_links_never_cross_owners(app, make_key, db_key):
     mine = db_key(make_key("bob@acme.test", ["client.read"], name="bob's"))
     theirs = db_key(make_key("alice@acme.test", ["client.read"], name="alice's"))
     with app.app_context():
-        key = apikeys.service.get_key(theirs.id)
+        key = apikeys.service.queries.get_key(theirs.id)
         key.rotated_from_id = mine.id  # forged lineage
         db.session.commit()
         service = apikeys.service
-        links = service.rotation_links([service.get_key(mine.id), service.get_key(theirs.id)])
+        links = service.listing.rotation_links(
+            [service.queries.get_key(mine.id), service.queries.get_key(theirs.id)]
+        )
         assert links.rotated_from == {} and links.replaced_by == {}
-        assert service.rotation_links([]).rotated_from == {}
+        assert service.listing.rotation_links([]).rotated_from == {}
 
 
 # -- organization -------------------------------------------------------------------------
@@ -202,7 +204,7 @@ def test_sortable_headers_show_their_order_and_reverse_it(app, alice, make_key):
     for name, uses, days in (("b-key", 5, 30), ("A-key", 50, None), ("c-key", 1, 10)):
         secret = make_key("bob@acme.test", ["client.read"], name=name)
         with app.app_context():
-            key = apikeys.service.find_by_secret(secret)
+            key = apikeys.service.verifier.find_by_secret(secret)
             key.usage_count = uses
             key.expires_at = None if days is None else dt.datetime.now(dt.UTC) + dt.timedelta(days)
             db.session.commit()

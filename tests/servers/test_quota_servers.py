@@ -31,8 +31,8 @@ def _issue_with_quota(cluster: Cluster) -> tuple[str, int]:
     app = cluster.app()
     with app.app_context():
         alice = db.session.scalar(sa.select(User).where(User.email == "alice@acme.test"))
-        issued = apikeys.service.issue(alice, "quota", ["invoice.read"])
-        apikeys.service.set_quota(issued.key, f"{QUOTA}/month")
+        issued = apikeys.service.keys.issue(alice, "quota", ["invoice.read"])
+        apikeys.service.quotas.set_quota(issued.key, f"{QUOTA}/month")
         result = issued.secret, issued.key.id
         db.session.remove()
         db.engine.dispose()

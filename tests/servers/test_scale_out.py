@@ -27,7 +27,7 @@ def _issue(cluster: Cluster, **kwargs: Any) -> tuple[str, str]:
     app = cluster.app()
     with app.app_context():
         alice = db.session.scalar(sa.select(User).where(User.email == "alice@acme.test"))
-        issued = apikeys.service.issue(alice, "servers", ["invoice.read"], **kwargs)
+        issued = apikeys.service.keys.issue(alice, "servers", ["invoice.read"], **kwargs)
         result = issued.secret, issued.key.display_prefix
         db.session.remove()
         db.engine.dispose()
@@ -93,8 +93,8 @@ def test_a_key_revoked_through_one_instance_is_refused_by_the_other_at_once(
             time.sleep(0.01)
         app = servers.app()
         with app.app_context():
-            key = apikeys.service.get_by_display_prefix(prefix)
-            assert apikeys.service.revoke(key, reason="leaked")  # commits
+            key = apikeys.service.queries.get_by_display_prefix(prefix)
+            assert apikeys.service.keys.revoke(key, reason="leaked")  # commits
             revoked_at.append(time.monotonic())
             db.session.remove()
             db.engine.dispose()

@@ -116,7 +116,7 @@ def _seed(database_url: str) -> str:
         db.create_all()
         seed_demo_data()
         bob = db.session.scalar(sa.select(User).where(User.email == "bob@acme.test"))
-        secret = apikeys.service.issue(bob, "load", ["client.read"]).secret
+        secret = apikeys.service.keys.issue(bob, "load", ["client.read"]).secret
         db.session.remove()
         db.engine.dispose()
     return secret

@@ -31,9 +31,10 @@ from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Receive, Scope, Send
 from werkzeug.test import EnvironBuilder
 
-from ...service.facade import VerifiedKey
+from ...service import VerifiedKey
 from ...web.authenticate import authenticate
 from ...web.errors import APIKeyError, InvalidAPIKey, MissingAPIKey
+from ...web.state import app_keys
 
 __all__ = [
     "ENVIRON_KEY",
@@ -118,8 +119,8 @@ class FlaskKeyVerifier:
                 verified = authenticate()
             except APIKeyError as error:
                 return error
-            service = self.app.extensions["apikeys"].service
-            return access_token_for(verified, service.user_id(verified.owner))
+            service = app_keys(self.app).service
+            return access_token_for(verified, service.context.user_id(verified.owner))
 
     async def __call__(self, scope: Scope) -> Outcome:
         ready = scope.get("wsgi_environ", {}).get(ENVIRON_KEY)

@@ -11,13 +11,15 @@ One module per page group: :mod:`.keys` (my keys, create, show once),
 what they share. Layer 5 of the architecture: the views only read forms, call
 :class:`~flask_apikeys.KeyService` and render templates. Only a signed-in
 Flask-Login session reaches them; a request carrying an API key is refused even
-when a request loader would accept it. Other people's keys answer 404.
+when a request loader would accept it. Other people's keys answer 404. A POST
+whose body is not an HTML form's (JSON, text, ...) answers 415 before any view runs.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint
 
+from ..forms import form_body_only
 from .audit import audit, audit_csv
 from .common import private_headers, security_headers, session_only, template_helpers
 from .detail import detail, ip_allowlist, rate_limit, rename, resources, revoke, rotate
@@ -44,6 +46,7 @@ def create_blueprint(name: str = "apikeys") -> Blueprint:
         static_url_path="/static",
     )
     bp.before_request(session_only)
+    bp.before_request(form_body_only)  # forms only: never a JSON body read as one
     bp.after_request(private_headers)
     bp.after_request(security_headers)
     bp.context_processor(template_helpers)

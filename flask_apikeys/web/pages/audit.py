@@ -25,8 +25,8 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from ...db.models import utcnow
-from ...service.access import Organization
 from ...service.audit_filters import EVENT_LABELS, AuditFilter, AuditPage, clean_event_names
+from ...service.context import Organization
 from ...service.validation import RequestRefused
 from .common import page_service, signed_in_user, user_label, when_exact
 from .organization import managed_org_or_404
@@ -52,12 +52,12 @@ class _Asked:
 
 def _read_request() -> _Asked:
     service, user = page_service(), signed_in_user()
-    managed = service.managed_organizations(user)
+    managed = service.context.managed_organizations(user)
     if not managed:
         abort(403, "You need to manage an organization to see its audit trail.")
     org = managed_org_or_404(request.args["org"]) if request.args.get("org") else managed[0]
-    people = service.audit_people(org.id)
-    if all(service.user_id(p) != service.user_id(user) for p in people):
+    people = service.audit_trail.audit_people(org.id)
+    if all(service.context.user_id(p) != service.context.user_id(user) for p in people):
         people.append(user)
     values = {name: request.args.get(name, "").strip()[:200] for name in FILTERS}
     values["role"] = values["role"] or "any"
@@ -65,10 +65,12 @@ def _read_request() -> _Asked:
     person = None
     try:
         if values["person"]:
-            person = next((p for p in people if str(service.user_id(p)) == values["person"]), None)
+            person = next(
+                (p for p in people if str(service.context.user_id(p)) == values["person"]), None
+            )
             if person is None:
                 raise RequestRefused("Choose a person from the list.", field="person")
-        asked.audit = service.audit_filter(
+        asked.audit = service.audit_trail.audit_filter(
             org.id,
             person=person,
             role=values["role"],
@@ -98,7 +100,7 @@ def audit() -> ResponseReturnValue:
     page = AuditPage(entries=[])
     if asked.audit is not None:
         try:
-            page = service.audit_page(
+            page = service.audit_trail.audit_page(
                 asked.audit,
                 limit=int(current_app.config.get("APIKEYS_AUDIT_PAGE_SIZE") or 50),
                 before=request.args.get("before") or None,
@@ -117,7 +119,7 @@ def audit() -> ResponseReturnValue:
         managed=asked.managed,
         values=asked.values,
         error=asked.error,
-        people=[(str(service.user_id(p)), user_label(p)) for p in asked.people],
+        people=[(str(service.context.user_id(p)), user_label(p)) for p in asked.people],
         roles=ROLE_CHOICES,
         events=events,
         page=page,
@@ -135,7 +137,7 @@ def audit_csv() -> ResponseReturnValue:
     asked = _read_request()
     if asked.error is not None or asked.audit is None:
         abort(400, asked.error.message if asked.error else "Bad filter.")
-    rows = page_service().audit_csv(asked.audit, user_label)
+    rows = page_service().audit_trail.audit_csv(asked.audit, user_label)
     slug = re.sub(r"[^A-Za-z0-9]+", "-", asked.org.name).strip("-").lower()[:40]
     name = f"audit-{slug or 'organization'}-{utcnow():%Y-%m-%d}.csv"
     response = Response(stream_with_context(rows), mimetype="text/csv")

@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from ...db.models import KeyStatus, utcnow
-from ...service.access import Organization
+from ...service.context import Organization
 from ...service.facade import KeyService
 from ...service.policies import idle_expiry_passed
 from ...service.validation import RequestRefused
@@ -247,7 +247,7 @@ def _scope_labels(key: Any) -> list[str]:
 def template_helpers() -> dict[str, Any]:
     managed: list[Organization] = []
     if current_user and current_user.is_authenticated and not is_key_request():
-        managed = page_service().managed_organizations(signed_in_user())
+        managed = page_service().context.managed_organizations(signed_in_user())
     return {
         "apikeys_status": status_of,
         "apikeys_when": _when,

@@ -47,13 +47,15 @@ class KeyAccess:
 def key_or_404(key_id: int) -> KeyAccess:
     """The user's own key, or a key of an organization they manage; else 404."""
     service, user = page_service(), signed_in_user()
-    key = service.get_owned_key(user, key_id)
+    key = service.queries.get_owned_key(user, key_id)
     is_owner = key is not None
     if key is None:
-        key = service.get_managed_key(user, key_id)
+        key = service.queries.get_managed_key(user, key_id)
     if key is None:
         abort(404)
-    return KeyAccess(key, is_owner, service.can_manage_organization(user, key.organization_id))
+    return KeyAccess(
+        key, is_owner, service.context.can_manage_organization(user, key.organization_id)
+    )
 
 
 def render_detail(access: KeyAccess, status: int = 200, **forms: Any) -> ResponseReturnValue:
@@ -66,10 +68,10 @@ def render_detail(access: KeyAccess, status: int = 200, **forms: Any) -> Respons
         IPAllowlistForm(formdata=None, ip_allowlist="\n".join(key.ip_allowlist or [])),
     )
     forms.setdefault("rate_form", RateLimitForm(formdata=None, rate_limit=key.rate_limit or ""))
-    usage = service.daily_usage(key, 30)
+    usage = service.queries.daily_usage(key, 30)
     org_name = None
     if key.organization_id is not None:
-        for org in service.organizations_of(key.owner):
+        for org in service.context.organizations_of(key.owner):
             if org.id == key.organization_id:
                 org_name = org.name
     return (
@@ -79,9 +81,9 @@ def render_detail(access: KeyAccess, status: int = 200, **forms: Any) -> Respons
             access=access,
             owner_label=user_label(key.owner),
             org_name=org_name,
-            events=service.events(key),
-            links=service.rotation_links([key]),
-            recent_requests=service.recent_requests(key),
+            events=service.queries.events(key),
+            links=service.listing.rotation_links([key]),
+            recent_requests=service.requests.recent_requests(key),
             usage=usage,
             usage_total=sum(count for _, count in usage),
             chart=_chart(usage),
@@ -124,7 +126,7 @@ def rename(key_id: int) -> ResponseReturnValue:
     form = RenameForm()
     if form.validate_on_submit():
         try:
-            page_service().rename(
+            page_service().keys.rename(
                 access.key, form.name.data or "", actor=signed_in_user(), ip=client_ip()
             )
         except RequestRefused as exc:
@@ -146,7 +148,9 @@ def rotate(key_id: int) -> ResponseReturnValue:
         old = access.key
         try:
             grace = parse_duration(form.grace.data)
-            issued = page_service().rotate(old, actor=signed_in_user(), grace=grace, ip=client_ip())
+            issued = page_service().keys.rotate(
+                old, actor=signed_in_user(), grace=grace, ip=client_ip()
+            )
         except RequestRefused as exc:
             exc.field = exc.field or "grace"
             form_error(form, exc)
@@ -178,7 +182,7 @@ def revoke(key_id: int) -> ResponseReturnValue:
     back, back_label, back_arg = _revoke_return(access)
     if form.validate_on_submit():
         try:
-            done = page_service().revoke(
+            done = page_service().keys.revoke(
                 key, actor=signed_in_user(), reason=form.reason.data, ip=client_ip()
             )
         except RequestRefused as exc:
@@ -232,7 +236,7 @@ def ip_allowlist(key_id: int) -> ResponseReturnValue:
         form,
         "ip_form",
         "ip_allowlist",
-        lambda: page_service().set_ip_allowlist(
+        lambda: page_service().restrictions.set_ip_allowlist(
             access.key, form.ip_allowlist.data or "", actor=signed_in_user(), ip=client_ip()
         ),
         "The IP allowlist was saved.",
@@ -249,7 +253,7 @@ def rate_limit(key_id: int) -> ResponseReturnValue:
         form,
         "rate_form",
         "rate_limit",
-        lambda: page_service().set_rate_limit(
+        lambda: page_service().restrictions.set_rate_limit(
             access.key, form.rate_limit.data or None, actor=signed_in_user(), ip=client_ip()
         ),
         "The rate limit was saved.",
@@ -267,7 +271,7 @@ def resources(key_id: int) -> ResponseReturnValue:
         abort(400)
     service, key = page_service(), access.key
     try:
-        changed = service.set_resources(
+        changed = service.resources.set_resources(
             key,
             submitted_resources(service, key.organization_id),
             actor=signed_in_user(),

@@ -20,7 +20,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from ...db.models import KeyStatus, utcnow
-from ...service.access import Organization
+from ...service.context import Organization
 from ...service.facade import KeyService
 from ...service.lifecycle import IssuedKey
 from ...service.validation import RequestRefused, parse_expiry
@@ -48,14 +48,14 @@ from .snippets import build_snippets, env_var_name
 
 def index() -> ResponseReturnValue:
     service, user = page_service(), signed_in_user()
-    every_key = service.list_keys(owner=user)
+    every_key = service.queries.list_keys(owner=user)
     # Revoked keys stay listable but are hidden unless asked for ("Show revoked (3)").
     revoked = {k.id for k in every_key if k.status == KeyStatus.REVOKED}
     show_revoked = request.args.get("revoked") == "1"
     keys = every_key if show_revoked else [k for k in every_key if k.id not in revoked]
-    orgs = service.organizations_of(user)
-    refusals = [service.creation_refusal(user, o.id) for o in orgs] or [
-        service.creation_refusal(user, None)
+    orgs = service.context.organizations_of(user)
+    refusals = [service.context.creation_refusal(user, o.id) for o in orgs] or [
+        service.context.creation_refusal(user, None)
     ]
     can_create = any(r is None for r in refusals)
     return render_template(
@@ -63,7 +63,7 @@ def index() -> ResponseReturnValue:
         keys=keys,
         revoked_count=len(revoked),
         show_revoked=show_revoked,
-        links=service.rotation_links(keys),
+        links=service.listing.rotation_links(keys),
         expiring=expiring_soon(keys),  # {key id: days left}, for the "Expires soon" badge
         org_names={o.id: o.name for o in orgs},
         show_org=len(orgs) > 1,
@@ -76,7 +76,7 @@ def index() -> ResponseReturnValue:
 
 
 def _expiry_choices(service: KeyService, org_id: Any = None) -> list[Any]:
-    limit = service.lifetime_limit(org_id)  # the site's and the organization's maximum
+    limit = service.policies.lifetime_limit(org_id)  # the site's and the organization's maximum
     allowed: list[tuple[str, str]] = []
     for value, label, days in EXPIRY_CHOICES:
         if limit is not None and (value == "never" or (days is not None and days > limit.days)):
@@ -90,8 +90,8 @@ def _scope_grid(
 ) -> list[tuple[str, list[dict[str, Any]]]]:
     """Permissions grouped by resource, each with whether *user* may grant it."""
     vocabulary = app_keys().permission_vocabulary()
-    grantable = service.grantable_permissions(user, org_id)
-    by_org = {str(o.id): service.grantable_permissions(user, o.id) for o in orgs}
+    grantable = service.context.grantable_permissions(user, org_id)
+    by_org = {str(o.id): service.context.grantable_permissions(user, o.id) for o in orgs}
     groups: dict[str, list[dict[str, Any]]] = {}
     for name in sorted(vocabulary):
         resource, _, action = name.partition(".")
@@ -123,7 +123,7 @@ def _mark_submitted(token: str | None) -> None:
 
 def new() -> ResponseReturnValue:
     service, user = page_service(), signed_in_user()
-    orgs = service.organizations_of(user)
+    orgs = service.context.organizations_of(user)
     form = CreateKeyForm()
     if not form.is_submitted():
         form.submission.data = secrets.token_urlsafe(16)
@@ -132,12 +132,12 @@ def new() -> ResponseReturnValue:
         flash("That key was already created; its secret is shown only once.", "info")
         return redirect(url_for(".index"))
     form.organization.choices = choices([(str(o.id), o.name) for o in orgs])
-    creatable = [o for o in orgs if service.creation_refusal(user, o.id) is None]
+    creatable = [o for o in orgs if service.context.creation_refusal(user, o.id) is None]
     if not form.is_submitted() and creatable:
         form.organization.data = str(creatable[0].id)
     org_id: Any = None
     if len(orgs) > 1:
-        org_id = service.models.coerce_organization_id_or_none(form.organization.data)
+        org_id = service.context.models.coerce_organization_id_or_none(form.organization.data)
     elif orgs:
         org_id = orgs[0].id
     form.expires.choices = _expiry_choices(service, org_id)
@@ -160,7 +160,7 @@ def new() -> ResponseReturnValue:
     elif form.is_submitted():
         csrf_or_400(form)
         status = 400
-    max_date, limit = None, service.lifetime_limit(org_id)
+    max_date, limit = None, service.policies.lifetime_limit(org_id)
     if limit is not None:
         max_date = (utcnow() + limit).date().isoformat()
     return (
@@ -169,7 +169,7 @@ def new() -> ResponseReturnValue:
             form=form,
             orgs=orgs,
             groups=_scope_grid(service, user, orgs, org_id),
-            refusal=service.creation_refusal(user, org_id),
+            refusal=service.context.creation_refusal(user, org_id),
             min_date=(utcnow().date() + dt.timedelta(days=1)).isoformat(),
             max_date=max_date,
             max_days=limit.days if limit else None,
@@ -208,13 +208,13 @@ def _issue(service: KeyService, user: Any, form: CreateKeyForm, org_id: Any) -> 
         expires_at = parse_expiry(form.expires.data)
     scopes: list[str] = list(form.scopes.data or [])
     if form.access.data == "read":
-        held = service.grantable_permissions(user, org_id)
+        held = service.context.grantable_permissions(user, org_id)
         scopes = sorted(p for p in held if p.endswith(".read"))
         if not scopes:
             raise RequestRefused("You hold no read permission to give a key.", field="access")
     elif form.access.data == "full":
         scopes = []
-    return service.issue(
+    return service.keys.issue(
         user,
         form.name.data or "",
         scopes,
@@ -231,10 +231,10 @@ def _snippets(secret: str, service: KeyService) -> list[dict[str, str]]:
     config = current_app.config
     return build_snippets(
         secret,
-        env_var=env_var_name(config, service.prefix),
+        env_var=env_var_name(config, service.context.prefix),
         api_url=absolute_url(config.get("APIKEYS_API_BASE_URL")) or request.host_url,
         mcp_url=absolute_url(config.get("APIKEYS_MCP_URL")),
-        server_name=config.get("APIKEYS_MCP_SERVER_NAME") or service.prefix,
+        server_name=config.get("APIKEYS_MCP_SERVER_NAME") or service.context.prefix,
         bearer=bool(config.get("APIKEYS_BEARER", True)),
         header=config.get("APIKEYS_HEADER"),
     )

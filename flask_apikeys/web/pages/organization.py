@@ -15,7 +15,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from ...service.access import Organization
+from ...service.context import Organization
 from ...service.listing import SORT_DIRECTIONS
 from ...service.validation import RequestRefused
 from ..forms import (
@@ -34,7 +34,7 @@ from .common import (
 
 
 def managed_org_or_404(org_id: Any) -> Organization:
-    for org in page_service().managed_organizations(signed_in_user()):
+    for org in page_service().context.managed_organizations(signed_in_user()):
         if str(org.id) == str(org_id):
             return org
     abort(404)
@@ -42,13 +42,13 @@ def managed_org_or_404(org_id: Any) -> Organization:
 
 def organization() -> ResponseReturnValue:
     service, user = page_service(), signed_in_user()
-    managed = service.managed_organizations(user)
+    managed = service.context.managed_organizations(user)
     if not managed:
         abort(403, "You need to manage an organization to see its keys.")
     org = managed_org_or_404(request.args["org"]) if request.args.get("org") else managed[0]
-    owners = service.key_owners(org.id)
+    owners = service.queries.key_owners(org.id)
     owner_id = request.args.get("owner", "")
-    owner = next((u for u in owners if str(service.user_id(u)) == owner_id), None)
+    owner = next((u for u in owners if str(service.context.user_id(u)) == owner_id), None)
     status = request.args.get("status", "")
     if status not in STATUS_FILTERS:
         status = ""
@@ -64,7 +64,7 @@ def organization() -> ResponseReturnValue:
     except ValueError:
         page = 1
     per_page = max(1, int(current_app.config.get("APIKEYS_PAGE_SIZE") or 25))
-    stmt = service.ordered_keys_query(
+    stmt = service.listing.ordered_keys_query(
         sort,
         direction,
         organization_id=org.id,
@@ -72,14 +72,18 @@ def organization() -> ResponseReturnValue:
         status=status or None,
         search=search or None,
     )
-    keys, total = service.page_of(stmt, page, per_page)
+    keys, total = service.queries.page_of(stmt, page, per_page)
     pages = max(1, -(-total // per_page))
     if page > pages:  # past the end (a bookmark, or keys revoked since): the last page
         page = pages
-        keys, total = service.page_of(stmt, page, per_page)
-    usable = service.usable_key_counts(org.id)
+        keys, total = service.queries.page_of(stmt, page, per_page)
+    usable = service.queries.usable_key_counts(org.id)
     members = [
-        {"user": u, "id": service.user_id(u), "usable": usable.get(service.user_id(u), 0)}
+        {
+            "user": u,
+            "id": service.context.user_id(u),
+            "usable": usable.get(service.context.user_id(u), 0),
+        }
         for u in owners
     ]
     filters = {
@@ -106,7 +110,7 @@ def organization() -> ResponseReturnValue:
         direction=direction,
         sort_defaults=SORT_DIRECTIONS,
         keys=keys,
-        links=service.rotation_links(keys),
+        links=service.listing.rotation_links(keys),
         total=total,
         filtered=bool(owner is not None or status or search),
         has_keys=bool(owners),
@@ -114,7 +118,7 @@ def organization() -> ResponseReturnValue:
         pages=pages,
         members=members,
         filters={k: v for k, v in filters.items() if v is not None},
-        user_id_of=service.user_id,
+        user_id_of=service.context.user_id,
     )
 
 
@@ -127,7 +131,12 @@ def offboard(org_id: str, user_id: str) -> ResponseReturnValue:
     service, user = page_service(), signed_in_user()
     org = managed_org_or_404(org_id)
     owner = next(
-        (u for u in service.key_owners(org.id) if str(service.user_id(u)) == user_id), None
+        (
+            u
+            for u in service.queries.key_owners(org.id)
+            if str(service.context.user_id(u)) == user_id
+        ),
+        None,
     )
     if owner is None:
         abort(404)
@@ -135,7 +144,7 @@ def offboard(org_id: str, user_id: str) -> ResponseReturnValue:
     status = 200
     if form.validate_on_submit():
         try:
-            count = service.revoke_user_keys(
+            count = service.keys.revoke_user_keys(
                 owner, actor=user, organization_id=org.id, reason=form.reason.data, ip=client_ip()
             )
         except RequestRefused as exc:
@@ -154,7 +163,7 @@ def offboard(org_id: str, user_id: str) -> ResponseReturnValue:
             org=org,
             owner=owner,
             owner_label=user_label(owner),
-            keys=service.usable_keys_of(owner, org.id),
+            keys=service.queries.usable_keys_of(owner, org.id),
             form=form,
         ),
         status,

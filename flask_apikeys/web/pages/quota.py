@@ -51,7 +51,7 @@ def quota(key_id: int) -> ResponseReturnValue:
         form,
         "quota_form",
         "quota",
-        lambda: page_service().set_quota(
+        lambda: page_service().quotas.set_quota(
             access.key,
             form.quota.data or None,
             refill=form.refill.data or None,
@@ -63,7 +63,7 @@ def quota(key_id: int) -> ResponseReturnValue:
 
 
 def _usage(key: APIKeyMixin) -> QuotaUsage | None:
-    return page_service().quota_usage(key)
+    return page_service().quotas.quota_usage(key)
 
 
 def _usage_in_list(key: APIKeyMixin, keys: list[APIKeyMixin]) -> QuotaUsage | None:
@@ -74,7 +74,7 @@ def _usage_in_list(key: APIKeyMixin, keys: list[APIKeyMixin]) -> QuotaUsage | No
     )
     seen = cache.get(id(keys))
     if seen is None or seen[0] is not keys:
-        seen = cache[id(keys)] = (keys, page_service().quota_usages(keys))
+        seen = cache[id(keys)] = (keys, page_service().quotas.quota_usages(keys))
     return seen[1].get(key.id)
 
 

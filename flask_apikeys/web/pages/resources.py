@@ -21,7 +21,7 @@ from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
 
-from ...service.access import Organization
+from ...service.context import Organization
 from ...service.facade import KeyService
 from ...service.resources import Resource, Selection
 from .common import page_service, signed_in_user
@@ -71,7 +71,7 @@ def _groups(
     groups = []
     for org in orgs:
         org_id = org.id if org is not None else None
-        for kind in service.resource_kinds.values():
+        for kind in service.resources.resource_kinds.values():
             group = ResourceGroup(
                 kind=kind.name,
                 label=kind.label,
@@ -95,7 +95,7 @@ def _groups(
 def _create_groups(orgs: list[Organization]) -> list[ResourceGroup]:
     """The create page's choices: every kind, in each of the user's organizations."""
     service = page_service()
-    if not service.resource_kinds:
+    if not service.resources.resource_kinds:
         return []
     return _groups(
         service, signed_in_user(), list(orgs) or [None], None, from_form=request.method == "POST"
@@ -105,7 +105,7 @@ def _create_groups(orgs: list[Organization]) -> list[ResourceGroup]:
 def _key_groups(key: Any) -> list[ResourceGroup]:
     """The key page's choices: every kind, in the key's organization, for its owner."""
     service = page_service()
-    if not service.resource_kinds:
+    if not service.resources.resource_kinds:
         return []
     org = Organization(key.organization_id, "") if key.organization_id is not None else None
     refused = request.method == "POST" and (request.endpoint or "").endswith(".resources")
@@ -140,7 +140,7 @@ def submitted_resources(service: KeyService, organization_id: Any) -> Selection 
     service checks them when it creates or changes the key)."""
     selection: Selection = {}
     org_key = _org_key(organization_id)
-    for kind in service.resource_kinds:
+    for kind in service.resources.resource_kinds:
         field = f"resources-{org_key}-{kind}"
         if request.form.get(f"{field}-mode") == "only":
             selection[kind] = request.form.getlist(field)

@@ -1,17 +1,18 @@
-"""Who holds what: the host's loaders, and the rules built on them.
+"""The context every part of the service shares, and the extension points they join by.
 
-Layer 3. :class:`Permissions` is the base of every part of
-:class:`~flask_apikeys.KeyService`: it holds the session, the models and the
-settings, and answers the questions every other part asks — what a user holds in an
-organization now, whether they may create or manage keys, and what a key may do
-(its scopes ∩ what its owner holds *now*).
+:class:`ServiceContext` holds the session, the models, the settings and the host's
+loaders, and answers what every part asks — what a user holds in an organization now,
+whether they may create or manage keys, what a key may do (its scopes ∩ what its owner
+holds *now*). Features join through the ordered lists in :class:`ExtensionPoints`
+(checks on a new key, hooks when one is created, limits on permissions, checks on a
+presented key): a part appends to them when it is made, and the core walks them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,8 +22,16 @@ from ..db.models import APIKeyMixin, utcnow
 from ..db.schema import Models
 from ..keys import format as keyformat
 from ..keys.drafts import KeyDraft, policy_with_draft
+from ..keys.network import storable_address
+from .validation import RequestRefused
 
-__all__ = ["CreationPolicy", "Organization", "Permissions"]
+__all__ = [
+    "CreationPolicy",
+    "ExtensionPoints",
+    "NewKey",
+    "Organization",
+    "ServiceContext",
+]
 
 PermissionsLoader = Callable[[Any, Any], Iterable[str]]
 OrganizationsLoader = Callable[[Any], Iterable[Any]]
@@ -41,8 +50,64 @@ class Organization:
     name: str
 
 
-class Permissions:
-    """The settings and the permission rules shared by every part of the service.
+@dataclass
+class NewKey:
+    """A key about to be created (issued, or the successor of a rotation), as the
+    checks and hooks of :class:`ExtensionPoints` see it: they may refuse it
+    (:class:`~flask_apikeys.RequestRefused`) or settle a field of theirs."""
+
+    owner: Any
+    name: str
+    scopes: list[str]
+    full_access: bool
+    organization_id: Any
+    expires_at: dt.datetime | None
+    actor: Any
+    ip: str | None
+    now: dt.datetime
+    rate_limit: str | None = None
+    ip_allowlist: list[str] | None = None
+    #: The key it replaces, for a rotation's new key.
+    rotated_from: APIKeyMixin | None = None
+    #: What the caller asked for that a feature reads and cleans (``resources``,
+    #: ``quota``, ``quota_refill``): each feature's check replaces its raw value.
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+#: ``check(new_key)``: refuse or settle part of a key about to be created.
+NewKeyCheck = Callable[[NewKey], None]
+#: ``hook(new_key, key)``: write what a feature keeps of a key just added (same transaction).
+CreatedHook = Callable[[NewKey, APIKeyMixin], None]
+#: ``limit(key)`` or ``limit(organization_id)``: the permissions allowed, ``None``: any.
+PermissionLimit = Callable[[Any], "frozenset[str] | None"]
+#: ``check(key, now)``: refuse a presented key (raise ``AuthenticationFailed``).
+KeyCheck = Callable[[APIKeyMixin, dt.datetime], None]
+#: ``clause(now, organization_id)``: keys held back although not revoked or expired.
+HeldBackClause = Callable[[dt.datetime, Any], "sa.ColumnElement[bool] | None"]
+
+
+@dataclass
+class ExtensionPoints:
+    """Where the parts of the service join the core, each list walked in order."""
+
+    #: Before the creation policy sees a new key: clean what a feature's options ask for.
+    prepare_new_key: list[NewKeyCheck] = field(default_factory=list)
+    #: After the core's own rules (scopes held, expiry in bounds): a feature's rules.
+    check_new_key: list[NewKeyCheck] = field(default_factory=list)
+    #: After the key's row is added, before the commit.
+    key_created: list[CreatedHook] = field(default_factory=list)
+    #: Permissions a key may use now, by key (per request).
+    key_permission_limits: list[PermissionLimit] = field(default_factory=list)
+    #: Permissions a new key may hold, by organization (at creation).
+    grant_limits: list[PermissionLimit] = field(default_factory=list)
+    #: Checks on a presented key after revocation and expiry, before its owner's.
+    key_checks: list[KeyCheck] = field(default_factory=list)
+    #: Keys that authenticate no more although neither revoked nor expired (lists).
+    held_back: list[HeldBackClause] = field(default_factory=list)
+
+
+class ServiceContext:
+    """The settings, the host's loaders and the permission rules every part shares.
 
     *session* is a SQLAlchemy session (Flask-SQLAlchemy's ``db.session`` works);
     *permissions* gives what a user holds in an organization (``None`` for keys
@@ -81,7 +146,8 @@ class Permissions:
         self._permissions = permissions
         self._organizations = organizations
         self._on_event = on_event
-        self._user_pk: str = sa.inspect(models.User).primary_key[0].key
+        #: The attribute of the user model that holds its primary key.
+        self.user_pk: str = sa.inspect(models.User).primary_key[0].key
         #: Permissions that govern keys (``api_key.*``, the create and manage permissions)
         #: and any the host marks: never on a key, unless opted in below.
         self.sensitive_permissions = frozenset(
@@ -90,12 +156,19 @@ class Permissions:
         #: Sensitive permissions a key may hold when chosen by name (never through
         #: full access).
         self.grantable_sensitive_permissions = frozenset(grantable_sensitive_permissions)
+        #: Where the parts join (see :class:`ExtensionPoints`).
+        self.extensions = ExtensionPoints()
+
+    @property
+    def has_organizations(self) -> bool:
+        """Whether the host gave an organization loader."""
+        return self._organizations is not None
 
     def hash(self, secret: str) -> str:
         return keyformat.hash_secret(secret, self.pepper)
 
     def user_id(self, user: Any) -> Any:
-        return getattr(user, self._user_pk)
+        return getattr(user, self.user_pk)
 
     @staticmethod
     def is_active(user: Any) -> bool:
@@ -137,15 +210,29 @@ class Permissions:
             not self.is_sensitive(permission) or permission in self.grantable_sensitive_permissions
         )
 
-    def grantable_permissions(self, user: Any, organization_id: Any = None) -> frozenset[str]:
-        """The permissions *user* may put on a new key in *organization_id*."""
-        held = self.permissions_of(user, organization_id)
+    def grantable_permissions(
+        self, user: Any, organization_id: Any = None, *, held: frozenset[str] | None = None
+    ) -> frozenset[str]:
+        """The permissions *user* may put on a new key in *organization_id* (*held*:
+        what they hold there, when the caller has it already)."""
+        if held is None:
+            held = self.permissions_of(user, organization_id)
         if self.known_permissions is not None:
             held &= frozenset(self.known_permissions)
-        return frozenset(p for p in held if self.may_hold(p))
+        grantable = frozenset(p for p in held if self.may_hold(p))
+        for limit in self.extensions.grant_limits:
+            allowed = limit(organization_id)
+            if allowed is not None:
+                grantable &= allowed
+        return grantable
 
     def creation_refusal(
-        self, user: Any, organization_id: Any = None, draft: KeyDraft | None = None
+        self,
+        user: Any,
+        organization_id: Any = None,
+        draft: KeyDraft | None = None,
+        *,
+        held: frozenset[str] | None = None,
     ) -> str | None:
         """Why *user* cannot create a key in *organization_id* now; ``None`` if they can.
 
@@ -155,7 +242,9 @@ class Permissions:
         """
         if not self.is_active(user):
             return "This user is not active."
-        if self.create_permission not in self.permissions_of(user, organization_id):
+        if held is None:
+            held = self.permissions_of(user, organization_id)
+        if self.create_permission not in held:
             return f"You need the '{self.create_permission}' permission to create API keys."
         if self.creation_policy is not None:
             refusal = self.creation_policy(user, organization_id, draft)
@@ -169,8 +258,14 @@ class Permissions:
         permissions only when opted in and chosen by name, never through full access."""
         held = self.permissions_of(owner, key.organization_id)
         if key.full_access:
-            return frozenset(p for p in held if not self.is_sensitive(p))
-        return frozenset(p for p in held.intersection(key.scopes or ()) if self.may_hold(p))
+            scopes = frozenset(p for p in held if not self.is_sensitive(p))
+        else:
+            scopes = frozenset(p for p in held.intersection(key.scopes or ()) if self.may_hold(p))
+        for limit in self.extensions.key_permission_limits:
+            allowed = limit(key)
+            if allowed is not None:
+                scopes &= allowed
+        return scopes
 
     def may_change(self, key: APIKeyMixin, actor: Any) -> bool:
         """Owners, admins of the key's organization and operators (no actor) may."""
@@ -178,6 +273,38 @@ class Permissions:
             return True
         return self.can_manage_organization(actor, key.organization_id)
 
-    def _emit(self, event: str, key: APIKeyMixin, **data: Any) -> None:
+    def refuse_unless_may_change(self, key: APIKeyMixin, actor: Any) -> None:
+        """Raise :class:`~flask_apikeys.RequestRefused` unless :meth:`may_change`."""
+        if not self.may_change(key, actor):
+            raise RequestRefused("You cannot change this key.")
+
+    def actor_id(self, actor: Any) -> Any:
+        """*actor*'s id, ``None`` for an operator (no actor)."""
+        return None if actor is None else self.user_id(actor)
+
+    def record_event(
+        self,
+        key: APIKeyMixin,
+        event: str,
+        actor: Any,
+        ip: str | None,
+        now: dt.datetime,
+        **details: Any,
+    ) -> None:
+        """Add *event* on *key* to the audit trail (the caller commits)."""
+        self.session.add(
+            self.models.APIKeyEvent(
+                key_id=key.id,
+                organization_id=key.organization_id,
+                event=event,
+                actor_id=self.actor_id(actor),
+                at=now,
+                ip=storable_address(ip),
+                details={k: v for k, v in details.items() if v is not None} or None,
+            )
+        )
+
+    def emit(self, event: str, key: APIKeyMixin, **data: Any) -> None:
+        """Tell the listener (the extension: a signal and a log line) of a change."""
         if self._on_event is not None:
             self._on_event(event, key, **data)
