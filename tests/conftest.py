@@ -67,10 +67,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 # One Redis server serves every test run on the machine (each with a database number of
-# its own), and a test of the "redis" group counts every command the server processes.
-# A run's "redis" group holds an exclusive lock (flock on a file named after the server)
-# from its first test to its last, so that runs side by side (scripts/test runs the
-# lowest-versions pass beside the PostgreSQL pass) take turns with Redis.
+# its own). Each test keeps its keys under a prefix of its own, and a test that reads the
+# server's own counters (INFO) starts a redis-server of its own (tests/own_redis.py):
+# no test depends on what other clients do. Still, a run's "redis" group holds an
+# exclusive lock (flock on a file named after the server) from its first test to its
+# last, so that runs side by side (scripts/test runs the lowest-versions pass beside the
+# PostgreSQL pass) take turns with Redis and the load of its multi-server tests.
 _redis_lock: IO[str] | None = None
 
 

@@ -125,8 +125,9 @@ def test_the_sdist_holds_what_its_tests_and_docs_need(dist: Path) -> None:
         "docs/conf.py",
         "docs/index.md",
         "benchmarks/README.md",  # docs/performance.md includes it
+        "scripts/test",  # and what it reads: constraints/lowest.txt, the other scripts
     }
-    for folder in ("tests", "example_app", "docs", "flask_apikeys"):
+    for folder in ("tests", "example_app", "docs", "flask_apikeys", "scripts", "constraints"):
         needed |= {
             path.relative_to(ROOT).as_posix()
             for path in (ROOT / folder).rglob("*")
@@ -139,6 +140,62 @@ def test_the_sdist_holds_what_its_tests_and_docs_need(dist: Path) -> None:
     assert not missing, missing
     strays = [m for m in members if "__pycache__" in m or "/_build/" in m or m.endswith(".pyc")]
     assert not strays, strays
+
+
+def test_the_unpacked_sdist_runs_its_test_script_and_collects_its_tests(
+    dist: Path, tmp_path: Path
+) -> None:
+    """Unpacked, the sdist is a project of its own: ``./scripts/test --help`` answers
+    without installing anything, and pytest collects the tests from the unpacked files
+    (flask_apikeys, the helpers and the example app included)."""
+    with tarfile.open(one(dist, "*.tar.gz")) as archive:
+        # The "data" filter where Python has it (3.12 warns without a filter).
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        archive.extractall(tmp_path, **safe)
+    (root,) = tmp_path.iterdir()
+
+    usage = subprocess.run(
+        ["./scripts/test", "--help"], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert usage.returncode == 0, usage.stdout + usage.stderr
+    assert usage.stdout.startswith("Usage: ./scripts/test")
+    for name in ("TEST_POSTGRES_URL", "TEST_REDIS_URL", "TEST_WORKERS", "CHECK_DIST", "CI"):
+        assert name in usage.stdout
+    assert not (root / ".venv").exists()  # --help installed nothing
+
+    # This venv's packages; the project itself from the unpacked directory.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = str(root)
+    where = subprocess.run(
+        [sys.executable, "-c", "import flask_apikeys, tests; print(flask_apikeys.__file__)"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert Path(where.stdout.strip()).is_relative_to(root), where.stdout
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:schemathesis"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = collected.stdout + collected.stderr
+    assert collected.returncode == 0, output[-4000:]
+    ids = set(collected.stdout.splitlines())
+    for test_id in (
+        "tests/test_readme.py::test_the_quickstart_works_as_written",
+        "tests/test_ratelimit.py::test_a_verified_request_without_a_limit_sends_redis_nothing",
+        "tests/test_audit_deps.py",  # runs scripts/audit-deps
+        "tests/test_openapi_schemathesis.py",  # runs scripts/schemathesis
+    ):
+        assert any(i == test_id or i.startswith(test_id + "::") for i in ids), test_id
+    count = re.search(r"^(\d+) tests? collected", collected.stdout, re.M)
+    assert count is not None and int(count.group(1)) > 500, output[-2000:]
 
 
 def _tracked(path: Path) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from flask_apikeys import parse_key
 from flask_apikeys.service.ratelimit import RateLimits
 from tests.conftest import bearer
+from tests.own_redis import own_redis
 from tests.statements import recorded_statements, writes
 
 RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
@@ -176,28 +178,34 @@ def test_an_outage_is_one_warning_without_a_traceback(
 
 @pytest.mark.redis
 def test_a_verified_request_without_a_limit_sends_redis_nothing(
-    app: Flask, client: FlaskClient, make_key: Any, redis_url: str
+    app: Flask, client: FlaskClient, make_key: Any, tmp_path: Path
 ) -> None:
+    """Counted on a redis-server of the test's own: the shared one's server-wide
+    counters move with every other client's commands."""
     import redis
 
-    app.config.update(
-        APIKEYS_RATELIMIT_STORAGE_URI=redis_url,
-        APIKEYS_RATELIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}",
-    )
-    unlimited = make_key("bob@acme.test", ["client.read"])
-    limited = make_key("bob@acme.test", ["client.read"], rate_limit="100/minute")
-    assert _get(client, unlimited).status_code == 200  # the limiter is made, if at all
-    server = redis.Redis.from_url(redis_url)
+    with own_redis(tmp_path) as redis_url:
+        app.config.update(
+            APIKEYS_RATELIMIT_STORAGE_URI=redis_url,
+            APIKEYS_RATELIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}",
+        )
+        unlimited = make_key("bob@acme.test", ["client.read"])
+        limited = make_key("bob@acme.test", ["client.read"], rate_limit="100/minute")
+        assert _get(client, unlimited).status_code == 200  # the limiter is made, if at all
+        server = redis.Redis.from_url(redis_url)
 
-    def commands_during(secret: str, requests: int) -> int:
-        before = int(server.info("stats")["total_commands_processed"])
-        for _ in range(requests):
-            assert _get(client, secret).status_code == 200
-        return int(server.info("stats")["total_commands_processed"]) - before
+        def commands_during(secret: str, requests: int) -> int:
+            before = int(server.info("stats")["total_commands_processed"])
+            for _ in range(requests):
+                assert _get(client, secret).status_code == 200
+            return int(server.info("stats")["total_commands_processed"]) - before
 
-    baseline = commands_during(unlimited, 0)  # the INFO itself
-    assert commands_during(unlimited, 20) == baseline
-    assert commands_during(limited, 5) > baseline  # the count sees a key's limit
+        try:
+            baseline = commands_during(unlimited, 0)  # the INFO itself
+            assert commands_during(unlimited, 20) == baseline
+            assert commands_during(limited, 5) > baseline  # the count sees a key's limit
+        finally:
+            server.close()
 
 
 @pytest.mark.redis

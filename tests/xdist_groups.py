@@ -3,9 +3,8 @@
 scripts/test runs ``-n 2 --dist loadgroup``. The tests of one group run one after another
 on one worker, while the other worker runs the rest:
 
-- "redis": every test that talks to Redis, the servers' clusters included. One of them
-  counts Redis' commands (INFO total_commands_processed): no other test may use Redis
-  meanwhile.
+- "redis": every test that talks to Redis, the servers' clusters included, one at a time
+  (the one that counts Redis' commands has a redis-server of its own: tests/own_redis.py).
 - "servers", "browser": real servers under load, and Chromium, one test at a time.
 - each MCP module starts its servers once, on one worker.
 - "packaging": one ``python -m build`` in the checkout at a time.

@@ -91,7 +91,7 @@ def database(request: Any, tmp_path: Path) -> Iterator[Database]:
             rows = conn.execute(
                 sa.text(
                     "SELECT pid, state, xact_start FROM pg_stat_activity"
-                    " WHERE application_name = :name"
+                    " WHERE application_name = :name AND datname = current_database()"
                 ),
                 {"name": name},
             )
