@@ -235,6 +235,7 @@ class APIKeys:
             grantable_sensitive_permissions=tuple(
                 cfg["APIKEYS_GRANTABLE_SENSITIVE_PERMISSIONS"] or ()
             ),
+            describe_user=_user_describer(cfg["APIKEYS_USER_LOOKUP_FIELD"]),
         )
         service.resources.resource_kinds = dict(self._resource_kinds)
         service.quotas.configure_quotas(
@@ -345,12 +346,27 @@ def _add_rate_limit_headers(response: Response) -> Response:
     return response
 
 
+def _identity(user: Any) -> str:
+    """A user's primary key as text (``1``, not the identity tuple ``(1,)``)."""
+    identity = sa.inspect(user).identity or ()
+    return ", ".join(str(part) for part in identity)
+
+
+def _user_describer(field: str) -> Callable[[Any], str]:
+    """Name a user by the CLI's lookup field (``email``) in messages for operators."""
+
+    def describe(user: Any) -> str:
+        return str(getattr(user, field, None) or f"User {_identity(user)}")
+
+    return describe
+
+
 def _send_signal(event: str, key: Any, **data: Any) -> None:
     actor = data.get("actor")
     if event == "leaked":  # reported by a scanner (or an operator), not done by anyone
         by = f"reported at {data['url']!r}" if data.get("url") else "reported"
     else:
-        by = "by an operator" if actor is None else f"by user {sa.inspect(actor).identity}"
+        by = "by an operator" if actor is None else f"by user {_identity(actor)}"
     logger.info("API key %s %s %s", key.display_prefix, event, by)
     if has_app_context():
         sender = current_app._get_current_object()  # type: ignore[attr-defined]

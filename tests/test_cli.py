@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -69,6 +71,10 @@ def test_create_prints_a_working_key_alone_on_stdout(app: Flask, client: FlaskCl
         ),
         (["--user", "bob@acme.test", "--name", " ", "--scope", "client.read"], "name"),
         (["--user", "bob@acme.test", "--name", "x"], "at least one"),
+        (
+            ["--user", "bob@acme.test", "--name", "x", "--scope", "invoice.write"],
+            "bob@acme.test does not hold 'invoice.write'.",
+        ),
     ],
 )
 def test_refused_requests_exit_non_zero_with_one_line(
@@ -178,3 +184,24 @@ def test_the_real_flask_command_works_end_to_end(tmp_path: Path, database_url: s
     assert refused.stderr.strip().count("\n") == 0 and "invoice.write" in refused.stderr
     users = sh("users", "list").stdout
     assert users.count("acme.test") == 2 and users.count("globex.test") == 1
+
+
+def test_changes_are_logged_with_the_actors_id_not_a_tuple(
+    app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    from example_app.models import User
+
+    with app.app_context(), caplog.at_level(logging.INFO, logger="flask_apikeys"):
+        service = app.extensions["apikeys"].service
+        bob = (
+            service.context.session.scalars(sa.select(User).where(User.email == "bob@acme.test"))
+            .unique()
+            .one()
+        )
+        issued = service.keys.issue(bob, "Logged", ["client.read"], actor=bob)
+        service.keys.revoke(issued.key, actor=bob)
+        prefix, bob_id = issued.key.display_prefix, bob.id
+    lines = [r.getMessage() for r in caplog.records if r.name == "flask_apikeys"]
+    assert f"API key {prefix} created by user {bob_id}" in lines
+    assert f"API key {prefix} revoked by user {bob_id}" in lines
+    assert not any("(" in line for line in lines if "by user" in line)

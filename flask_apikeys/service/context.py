@@ -132,6 +132,7 @@ class ServiceContext:
         clock: Callable[[], dt.datetime] = utcnow,
         sensitive_permissions: Collection[str] = (),
         grantable_sensitive_permissions: Collection[str] = (),
+        describe_user: Callable[[Any], str] | None = None,
     ) -> None:
         self.session = session
         self.models = models
@@ -156,6 +157,7 @@ class ServiceContext:
         #: Sensitive permissions a key may hold when chosen by name (never through
         #: full access).
         self.grantable_sensitive_permissions = frozenset(grantable_sensitive_permissions)
+        self._describe_user = describe_user
         #: Where the parts join (see :class:`ExtensionPoints`).
         self.extensions = ExtensionPoints()
 
@@ -277,6 +279,13 @@ class ServiceContext:
         """Raise :class:`~flask_apikeys.RequestRefused` unless :meth:`may_change`."""
         if not self.may_change(key, actor):
             raise RequestRefused("You cannot change this key.")
+
+    def describe_user(self, user: Any) -> str:
+        """How messages for an operator name *user* (the extension: its lookup field,
+        e.g. the e-mail address; otherwise the user's id)."""
+        if self._describe_user is not None:
+            return self._describe_user(user)
+        return f"User {self.user_id(user)}"
 
     def actor_id(self, actor: Any) -> Any:
         """*actor*'s id, ``None`` for an operator (no actor)."""

@@ -107,7 +107,7 @@ class KeyLifecycle:
         refusal = ctx.creation_refusal(owner, organization_id, draft, held=held)
         if refusal is not None:
             raise RequestRefused(refusal)
-        new.scopes = self.chosen_scopes(held, scopes, full_access)
+        new.scopes = self.chosen_scopes(held, scopes, full_access, owner=None if actor else owner)
         self.check_expiry(expires_at, new.now)
         for check in ctx.extensions.check_new_key:
             check(new)
@@ -290,9 +290,15 @@ class KeyLifecycle:
         raise RequestRefused("You are not a member of that organization.", field="organization")
 
     def chosen_scopes(
-        self, held: frozenset[str], scopes: Collection[str], full_access: bool
+        self,
+        held: frozenset[str],
+        scopes: Collection[str],
+        full_access: bool,
+        *,
+        owner: Any = None,
     ) -> list[str]:
-        """*scopes* checked against what the owner *held*: the names to store."""
+        """*scopes* checked against what the owner *held*: the names to store. With
+        *owner* (an operator asks for someone else), refusals name them, not "you"."""
         if isinstance(scopes, str):
             scopes = [scopes]
         ctx = self.context
@@ -308,6 +314,9 @@ class KeyLifecycle:
                     field="scopes",
                 )
             if scope not in held:
+                if owner is not None:
+                    who = ctx.describe_user(owner)
+                    raise RequestRefused(f"{who} does not hold '{scope}'.", field="scopes")
                 raise RequestRefused(
                     f"You cannot grant '{scope}': you do not hold it.", field="scopes"
                 )
