@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -22,6 +20,7 @@ import sqlalchemy as sa
 
 from ..db.models import APIKeyMixin, utcnow
 from .context import NewKey, ServiceContext
+from .outage import OutageBreaker
 from .quota_rules import (
     DatabaseQuotaStore,
     Period,
@@ -59,12 +58,22 @@ class QuotaCounter:
     ) -> None:
         self.store = store
         self.timezone = quota_timezone(timezone)
-        self.fail_open = fail_open
-        self.retry_after_failure = retry_after_failure
         self.clock = clock
-        self._lock = threading.Lock()
-        self._down_until = 0.0
-        self._outage = False
+        self.breaker = OutageBreaker(
+            "quota storage", fail_open=fail_open, retry_after=retry_after_failure
+        )
+
+    @property
+    def fail_open(self) -> bool:
+        return self.breaker.fail_open
+
+    @property
+    def retry_after_failure(self) -> float:
+        return self.breaker.retry_after
+
+    @retry_after_failure.setter
+    def retry_after_failure(self, seconds: float) -> None:
+        self.breaker.retry_after = seconds
 
     def period(self, quota: Quota, now: dt.datetime | None = None) -> Period:
         return current_period(quota, now or self.clock(), self.timezone)
@@ -75,14 +84,14 @@ class QuotaCounter:
             raise ValueError("only a key's quota (Quota.of(key)) can be spent")
         now = self.clock()
         period = self.period(quota, now)
-        if self._down_until > time.monotonic():
+        if self.breaker.is_open:
             return self._unavailable(quota, period, now)
         try:
             used = self.store.spend(quota.counter_id, period, quota.limit, now)
         except Exception as error:
-            self._failed("counting a call", error)
+            self.breaker.failed("counting a call", error)
             return self._unavailable(quota, period, now)
-        self._answered()
+        self.breaker.answered()
         return QuotaDecision(used is not None, quota, period, now, used)
 
     def usage(self, quotas: Mapping[int, Quota]) -> dict[int, QuotaUsage]:
@@ -94,9 +103,9 @@ class QuotaCounter:
         try:
             counts = self.store.used(wanted)
         except Exception as error:
-            self._failed("reading quota usage", error)
+            self.breaker.failed("reading quota usage", error)
             return {}
-        self._answered()
+        self.breaker.answered()
         usage = {}
         for key_id, quota in quotas.items():
             period = periods[key_id]
@@ -108,28 +117,6 @@ class QuotaCounter:
         return QuotaDecision(
             self.fail_open, quota, period, now, None, unavailable_for=self.retry_after_failure
         )
-
-    def _failed(self, what: str, error: Exception) -> None:
-        with self._lock:
-            if not self._outage:
-                self._outage = True
-                logger.warning(
-                    "flask-apikeys quota storage failed %s (%s: %s); failing %s until it "
-                    "answers again (retried every %ss)",
-                    what,
-                    type(error).__name__,
-                    str(error)[:200],
-                    "open" if self.fail_open else "closed",
-                    self.retry_after_failure,
-                )
-            self._down_until = time.monotonic() + self.retry_after_failure
-
-    def _answered(self) -> None:
-        if self._outage:
-            with self._lock:
-                if self._outage:
-                    self._outage = False
-                    logger.warning("flask-apikeys quota storage answers again")
 
 
 class KeyQuotas:

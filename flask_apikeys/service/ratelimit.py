@@ -35,6 +35,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .outage import OutageBreaker
+
 __all__ = ["Decision", "RateLimits", "parse_limits"]
 
 logger = logging.getLogger("flask_apikeys")
@@ -99,8 +101,6 @@ class RateLimits:
         self.default_limit = default_limit or None
         self.failed_auth_limit = failed_auth_limit or None
         self.key_prefix = key_prefix
-        self.fail_open = fail_open
-        self.retry_after_failure = retry_after_failure
         self.storage_options = dict(storage_options or {})
         if self.storage_uri.startswith(("redis://", "rediss://", "redis+")):
             self.storage_options.setdefault("socket_connect_timeout", 1)
@@ -112,9 +112,22 @@ class RateLimits:
         self._lock = threading.Lock()
         self._limiter: Any = None
         self._pid = 0
-        self._down_until = 0.0
-        self._outage = False
-        self._where = self.storage_uri.split("@")[-1]  # never the password
+        where = self.storage_uri.split("@")[-1]  # never the password
+        self.breaker = OutageBreaker(
+            f"rate-limit storage {where}", fail_open=fail_open, retry_after=retry_after_failure
+        )
+
+    @property
+    def fail_open(self) -> bool:
+        return self.breaker.fail_open
+
+    @property
+    def retry_after_failure(self) -> float:
+        return self.breaker.retry_after
+
+    @retry_after_failure.setter
+    def retry_after_failure(self, seconds: float) -> None:
+        self.breaker.retry_after = seconds
 
     # -- the limiter, made once per process (a forked worker makes its own) --------------
 
@@ -137,30 +150,6 @@ class RateLimits:
                     self._pid = pid
         return self._limiter
 
-    def _storage_down(self) -> bool:
-        return self._down_until > time.monotonic()
-
-    def _failed(self, what: str, error: Exception) -> None:
-        """Remember an outage: one warning when it starts, then quiet until it ends."""
-        if not self._outage:
-            self._outage = True
-            logger.warning(
-                "flask-apikeys rate-limit storage %s failed during %s (%s: %s); failing %s "
-                "until it answers again (retried every %ss)",
-                self._where,
-                what,
-                type(error).__name__,
-                str(error)[:200],
-                "open" if self.fail_open else "closed",
-                self.retry_after_failure,
-            )
-        self._down_until = time.monotonic() + self.retry_after_failure
-
-    def _answered(self) -> None:
-        if self._outage:
-            self._outage = False
-            logger.warning("flask-apikeys rate-limit storage %s answers again", self._where)
-
     def _unavailable(self) -> Decision | None:
         if self.fail_open:
             return None
@@ -176,7 +165,7 @@ class RateLimits:
         text = self.limit_for(key_limit)
         if not text:
             return None
-        if self._storage_down():
+        if self.breaker.is_open:
             return self._unavailable()
         try:
             limiter = self.limiter
@@ -190,9 +179,9 @@ class RateLimits:
                     return Decision(False, item.amount, 0, max(1, reset))
                 decisions.append(Decision(True, item.amount, stats.remaining, max(0, reset)))
         except Exception as error:
-            self._failed("a key's rate limit", error)
+            self.breaker.failed("a key's rate limit", error)
             return self._unavailable()
-        self._answered()
+        self.breaker.answered()
         return min(decisions, key=lambda d: d.remaining)
 
     # -- failed authentication per address -------------------------------------------------
@@ -202,7 +191,7 @@ class RateLimits:
         address is over the limit (or the storage is down and failing closed)."""
         if not self.failed_auth_limit or not address:
             return None
-        if self._storage_down():
+        if self.breaker.is_open:
             return self._unavailable()
         try:
             limiter = self.limiter
@@ -211,12 +200,12 @@ class RateLimits:
                 if not limiter.hit(item, *ident):
                     stats = limiter.get_window_stats(item, *ident)
                     reset = max(1, math.ceil(stats.reset_time - time.time()))
-                    self._answered()
+                    self.breaker.answered()
                     return Decision(False, item.amount, 0, reset)
         except Exception as error:
-            self._failed("the failed-authentication throttle", error)
+            self.breaker.failed("the failed-authentication throttle", error)
             return self._unavailable()
-        self._answered()
+        self.breaker.answered()
         return None
 
     def reset(self) -> None:
@@ -224,4 +213,4 @@ class RateLimits:
         try:
             self.limiter.storage.reset()
         except Exception as error:
-            self._failed("a reset", error)
+            self.breaker.failed("a reset", error)
