@@ -44,16 +44,17 @@ def _ping(port: int) -> bool:
         return False
 
 
-def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """A ``redis-server`` answering PING on a free port of 127.0.0.1, working in
-    *directory* (its log goes to ``redis.log`` there)."""
+def start_redis(directory: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """A ``redis-server`` answering PING on a free port of 127.0.0.1 (or on *port*, e.g.
+    to bring one back where it was), working in *directory* (its log: ``redis.log``)."""
     binary = shutil.which("redis-server")
     if binary is None:
         service_unavailable("redis-server", "no redis-server on PATH (apt-get install redis)")
     assert binary is not None
     log = directory / "redis.log"
+    wanted = port
     for _ in range(3):  # another process may take the free port before the server does
-        port = _free_port()
+        port = wanted or _free_port()
         process = subprocess.Popen(
             [
                 binary,

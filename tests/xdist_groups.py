@@ -30,6 +30,7 @@ _GROUPS = {
     "tests/test_ratelimit.py": "redis",
     "tests/test_quota_redis.py": "redis",
     "tests/servers/test_quota_servers.py": "redis",
+    "tests/servers/test_redis_outage.py": "redis",
     "tests/servers/": "servers",
     "tests/browser/": "browser",
     "tests/mcp/": "",  # "" = the module
