@@ -22,7 +22,7 @@ from flask_apikeys import KeyDraft, Refusal
 
 from .models import Organization, db
 
-#: Plan → what it offers, as the plans page lists it.
+#: Plan → its name and what it offers, as the plans page lists it.
 PLANS = {
     "free": ("Free", "Invoices and clients in the web app. No API keys."),
     "team": ("Team", "API keys with Read-only or Full access."),
@@ -31,6 +31,14 @@ PLANS = {
         "API keys with permissions chosen one by one, limited to chosen clients.",
     ),
 }
+#: What the plans page compares: (feature, plans that have it).
+FEATURES = [
+    ("Invoices and clients in the web app", {"free", "team", "business"}),
+    ("API keys, for scripts, CI and AI assistants (MCP)", {"team", "business"}),
+    ("Read-only and Full-access keys", {"team", "business"}),
+    ("Keys with permissions chosen one by one", {"business"}),
+    ("Keys limited to chosen clients", {"business"}),
+]
 #: Where the refusals link to: this site's plans page.
 PLANS_PATH = "/plans"
 
@@ -52,15 +60,13 @@ def creation_policy(user: Any, organization_id: int | None, key: KeyDraft | None
     if plan == "team" and key is not None:
         if key.access == "custom":
             return Refusal(
-                "On the Team plan, keys have Read-only or Full access: choosing permissions "
-                "one by one is available on the Business plan.",
+                "Choosing permissions one by one is available on the Business plan.",
                 link=PLANS_PATH,
                 link_text="Compare plans",
             )
         if key.resources:
             return Refusal(
-                "On the Team plan, keys reach every client: limiting a key to some clients "
-                "is available on the Business plan.",
+                "Limiting a key to some clients is available on the Business plan.",
                 link=PLANS_PATH,
                 link_text="Compare plans",
             )
@@ -69,8 +75,10 @@ def creation_policy(user: Any, organization_id: int | None, key: KeyDraft | None
 
 @plans.get(PLANS_PATH)
 def plans_page() -> ResponseReturnValue:
-    """The plans, and those of the signed-in user's organizations."""
-    yours = {}
+    """The plans side by side, marking those of the signed-in user's organizations."""
+    yours: dict[str, list[str]] = {}
     if current_user.is_authenticated:
-        yours = {m.organization.name: m.organization.plan for m in current_user.memberships}
-    return render_template("plans.html", plans=PLANS, yours=yours)
+        for membership in current_user.memberships:
+            org = membership.organization
+            yours.setdefault(org.plan, []).append(org.name)
+    return render_template("plans.html", plans=PLANS, features=FEATURES, yours=yours)

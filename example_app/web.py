@@ -61,9 +61,30 @@ def _logout_form() -> dict[str, Any]:
     return {"logout_form": LogoutForm(formdata=None)}
 
 
+def demo_accounts() -> list[dict[str, str]]:
+    """Every account ``flask --app example_app seed`` makes, as the sign-in page lists
+    them: who, in which organization, on which plan, and what to try with them."""
+    from .cli import DEMO
+    from .plans import PLANS
+
+    accounts = []
+    for org, spec in DEMO.items():
+        plan = PLANS[spec.get("plan", "business")][0]
+        for email, (name, permissions) in spec["users"].items():
+            role = "admin" if "api_key.manage" in permissions else "member"
+            accounts.append({"email": email, "name": name, "org": org, "plan": plan, "role": role})
+    return accounts
+
+
 @web.get("/")
 def home() -> ResponseReturnValue:
-    return render_template("home.html")
+    return render_template("home.html", accounts=demo_accounts())
+
+
+@web.get("/favicon.ico")
+def favicon() -> ResponseReturnValue:
+    """For clients that ask for /favicon.ico; the pages link to the SVG."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)
 
 
 @web.route("/login", methods=["GET", "POST"])
@@ -83,7 +104,7 @@ def login() -> ResponseReturnValue:
         error, status = "Enter your email (at most 254 characters) and password.", 400
         if "csrf_token" in form.errors:
             error = "The form expired. Please sign in again."
-    return render_template("login.html", form=form, error=error), status
+    return render_template("login.html", form=form, error=error, accounts=demo_accounts()), status
 
 
 @web.post("/logout")

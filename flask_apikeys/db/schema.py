@@ -89,6 +89,13 @@ def build_models(
             org_type, sa.ForeignKey(org_column), nullable=True, index=True
         )
     api_key: Any = type("APIKey", (*key_mixins, APIKeyMixin, db.Model), key_attrs)
+    # The key lists' orders (newest first, by owner or organization) walk these, so a
+    # page of 25 reads 25 rows however many keys there are; rotation links find a key's
+    # successor. (Made on the table, not in __table_args__, which key_mixins may set.)
+    columns = api_key.__table__.c
+    sa.Index(f"ix_{key_table}_owner_created", columns.owner_id, columns.created_at)
+    sa.Index(f"ix_{key_table}_organization_created", columns.organization_id, columns.created_at)
+    sa.Index(f"ix_{key_table}_rotated_from_id", columns.rotated_from_id)
     api_key.rotated_from = relationship(
         api_key, remote_side=[api_key.id], foreign_keys=[api_key.rotated_from_id]
     )

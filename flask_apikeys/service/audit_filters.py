@@ -56,6 +56,7 @@ ROLES = ("any", "actor", "owner")
 _EVENT_RE = re.compile(r"[a-z][a-z0-9_.]{0,31}\Z")
 _DISPLAY_PREFIX_RE = re.compile(r"([a-z][a-z0-9]{0,15})_([0-9A-Za-z]+)\Z")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_DAY_RE = re.compile(r"(\d{1,2})\s+([A-Za-z]{3})[a-z]*\.?,?\s+(\d{4})\Z")
 _AGO_RE = re.compile(r"(\d{1,5})\s*([dhm])\Z")
 _AGO_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 _CURSOR_RE = re.compile(r"(\d{1,17})\.(\d{1,19})\Z")
@@ -137,7 +138,8 @@ def parse_moment(
     field: str = "since",
     now: dt.datetime | None = None,
 ) -> dt.datetime | None:
-    """A time from ``YYYY-MM-DD``, an ISO 8601 time, or ``7d``/``24h``/``30m`` ago.
+    """A time from ``YYYY-MM-DD``, ``7 Mar 2027`` (or ``7 March 2027``), an ISO 8601
+    time, or ``7d``/``24h``/``30m`` ago.
 
     A date is a whole UTC day: with *end*, the bound is the next midnight, so
     ``until=2026-03-01`` includes that day. A time without a zone is UTC. Empty
@@ -161,6 +163,13 @@ def parse_moment(
             moment = dt.datetime.combine(day, dt.time(), dt.UTC)
             if end:
                 moment += dt.timedelta(days=1)
+        elif match := _DAY_RE.match(value):  # 7 Mar 2027, as the pages write days
+            day = dt.datetime.strptime(" ".join(match.groups()), "%d %b %Y").date()
+            if not _FIRST_YEAR <= day.year <= _LAST_YEAR:
+                raise _out_of_range(field)
+            moment = dt.datetime.combine(day, dt.time(), dt.UTC)
+            if end:
+                moment += dt.timedelta(days=1)
         elif match := _AGO_RE.match(value.lower()):
             amount, unit = match.groups()
             ago = dt.timedelta(**{_AGO_UNITS[unit]: int(amount)})
@@ -174,8 +183,8 @@ def parse_moment(
             moment = moment.astimezone(dt.UTC)
     except (ValueError, OverflowError):
         raise RequestRefused(
-            f"{shown!r} is not a date: use YYYY-MM-DD, a time like 2026-03-01T09:30Z, "
-            "or 7d, 24h, 30m ago.",
+            f"{shown!r} is not a date: use 7 Mar 2026, 2026-03-07, a time like "
+            "2026-03-07T09:30Z, or 7d, 24h, 30m ago.",
             field=field,
         ) from None
     if not _FIRST_YEAR <= moment.year <= _LAST_YEAR + 1:

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..db.models import APIKeyMixin
+from .audit_details import CSV_DETAILS, csv_details, csv_time
 from .audit_filters import (
     CSV_HEADER,
     ROLES,
@@ -29,7 +30,6 @@ from .audit_filters import (
     clean_display_prefix,
     clean_event_names,
     csv_cell,
-    details_text,
     parse_cursor,
     parse_moment,
 )
@@ -113,9 +113,16 @@ class AuditTrail:
             APIKey.ip_allowlist_set_by_id,
             APIKey.rate_limit_set_by_id,
         )
-        ids = sa.union(*(sa.select(c).where(APIKey.organization_id == org) for c in columns))
+        # One pass over the organization's keys (their few distinct combinations of
+        # people), then one SELECT of those people.
+        found = self.context.session.execute(
+            sa.select(*columns).where(APIKey.organization_id == org).distinct()
+        )
+        ids = {person for row in found for person in row if person is not None}
+        if not ids:
+            return []
         user_pk = getattr(User, self.context.user_pk)
-        stmt = sa.select(User).where(user_pk.in_(sa.select(ids.subquery().c[0]))).order_by(user_pk)
+        stmt = sa.select(User).where(user_pk.in_(ids)).order_by(user_pk)
         return list(self.context.session.execute(stmt).unique().scalars())
 
     def audit_query(self, audit: AuditFilter) -> KeySelect:
@@ -213,7 +220,10 @@ class AuditTrail:
     def audit_csv(
         self, audit: AuditFilter, user_label: Callable[[Any], str] = str
     ) -> Iterator[str]:
-        """The CSV of *audit*'s events, a header line then one line per event.
+        """The CSV of *audit*'s events, a header line then one line per event: its
+        time (ISO 8601, UTC), what happened, to which key, by whom, from where, then a
+        column per detail (:data:`~flask_apikeys.service.audit_details.CSV_DETAILS`)
+        and ``other_details`` (JSON).
 
         Cells that start like a formula (``=``, ``+``, ``-``, ``@``) are prefixed with
         ``'`` so spreadsheets show them as text. *user_label* names the people
@@ -229,11 +239,11 @@ class AuditTrail:
             buffer.truncate()
             return text
 
-        yield line([*CSV_HEADER, "details"])
+        yield line([*CSV_HEADER, *dict.fromkeys(CSV_DETAILS.values()), "other_details"])
         for entry in self.iter_audit(audit):
             yield line(
                 [
-                    entry.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    csv_time(entry.at),
                     entry.label,
                     entry.event,
                     entry.key_prefix,
@@ -241,7 +251,7 @@ class AuditTrail:
                     user_label(entry.owner) if entry.owner is not None else "",
                     user_label(entry.actor) if entry.actor is not None else "",
                     entry.ip,
-                    details_text(entry.details),
+                    *csv_details(entry.event, entry.details),
                 ]
             )
 

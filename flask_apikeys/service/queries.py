@@ -49,6 +49,63 @@ class KeyQueries:
         ]
         return sa.or_(*clauses) if clauses else None
 
+    def key_filters(
+        self,
+        *,
+        owner: Any = None,
+        organization_id: Any = None,
+        status: str | None = None,
+        search: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> list[sa.ColumnElement[bool]]:
+        """The WHERE clauses of :meth:`keys_query`'s filters, for other SELECTs of keys
+        (counts, pages). *status* is ``active``, ``expired``, ``revoked`` or ``None``."""
+        APIKey = self.context.models.APIKey
+        now = now or self.context.clock()
+        clauses: list[sa.ColumnElement[bool]] = []
+        if owner is not None:
+            clauses.append(APIKey.owner_id == self.context.user_id(owner))
+        if organization_id is not None:
+            clauses.append(
+                APIKey.organization_id
+                == self.context.models.coerce_organization_id_or_none(organization_id)
+            )
+        if status is not None:
+            if status not in (KeyStatus.ACTIVE, KeyStatus.EXPIRED, KeyStatus.REVOKED):
+                raise RequestRefused(f"Unknown status {status[:20]!r}.", field="status")
+            clauses.append(self.status_clause(status, now, organization_id))
+        # Free text from a search box: what cannot be typed (NUL and other control
+        # characters, which PostgreSQL refuses) is left out rather than refused.
+        search = "".join(ch for ch in search if ch.isprintable()) if search else None
+        if search:
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = f"%{escaped}%"
+            clauses.append(
+                sa.or_(
+                    APIKey.name.ilike(pattern, escape="\\"),
+                    APIKey.display_prefix.ilike(pattern, escape="\\"),
+                )
+            )
+        return clauses
+
+    def status_clause(
+        self, status: str, now: dt.datetime, organization_id: Any = None
+    ) -> sa.ColumnElement[bool]:
+        """The keys a list shows as *status* at *now*. Keys held back by their
+        organization's idle expiry are listed as expired, not active."""
+        APIKey = self.context.models.APIKey
+        if status == KeyStatus.REVOKED:
+            return sa.and_(APIKey.revoked_at.is_not(None), APIKey.revoked_at <= now)
+        idle = self.idle_clause(now, organization_id)
+        if status == KeyStatus.ACTIVE:
+            usable = self.usable_clause(now)
+            return usable if idle is None else sa.and_(usable, sa.not_(idle))
+        expired = sa.and_(APIKey.expires_at.is_not(None), APIKey.expires_at <= now)
+        return sa.and_(
+            sa.or_(APIKey.revoked_at.is_(None), APIKey.revoked_at > now),
+            expired if idle is None else sa.or_(expired, idle),
+        )
+
     def keys_query(
         self,
         *,
@@ -61,45 +118,13 @@ class KeyQueries:
         """A SELECT of keys, filtered as asked and ordered by ``created`` (newest first,
         the default), ``usage`` or ``last_used``; callers paginate it."""
         APIKey = self.context.models.APIKey
-        now = self.context.clock()
-        stmt = sa.select(APIKey)
+        stmt = sa.select(APIKey).where(
+            *self.key_filters(
+                owner=owner, organization_id=organization_id, status=status, search=search
+            )
+        )
         if self.context.models.APIKeyPolicy is not None:  # the pages show idle keys as expired
             stmt = stmt.options(selectinload(APIKey.organization_policy))
-        if owner is not None:
-            stmt = stmt.where(APIKey.owner_id == self.context.user_id(owner))
-        if organization_id is not None:
-            stmt = stmt.where(
-                APIKey.organization_id
-                == self.context.models.coerce_organization_id_or_none(organization_id)
-            )
-        # Keys held back by their organization's idle expiry are listed as expired.
-        idle = self.idle_clause(now, organization_id) if status else None
-        if status == KeyStatus.ACTIVE:
-            stmt = stmt.where(self.usable_clause(now))
-            if idle is not None:
-                stmt = stmt.where(sa.not_(idle))
-        elif status == KeyStatus.REVOKED:
-            stmt = stmt.where(APIKey.revoked_at.is_not(None), APIKey.revoked_at <= now)
-        elif status == KeyStatus.EXPIRED:
-            expired = sa.and_(APIKey.expires_at.is_not(None), APIKey.expires_at <= now)
-            stmt = stmt.where(
-                sa.or_(APIKey.revoked_at.is_(None), APIKey.revoked_at > now),
-                expired if idle is None else sa.or_(expired, idle),
-            )
-        elif status is not None:
-            raise RequestRefused(f"Unknown status {status[:20]!r}.", field="status")
-        # Free text from a search box: what cannot be typed (NUL and other control
-        # characters, which PostgreSQL refuses) is left out rather than refused.
-        search = "".join(ch for ch in search if ch.isprintable()) if search else None
-        if search:
-            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            pattern = f"%{escaped}%"
-            stmt = stmt.where(
-                sa.or_(
-                    APIKey.name.ilike(pattern, escape="\\"),
-                    APIKey.display_prefix.ilike(pattern, escape="\\"),
-                )
-            )
         if sort in (None, "", "created"):
             return stmt.order_by(APIKey.created_at.desc(), APIKey.id.desc())
         if sort == "usage":

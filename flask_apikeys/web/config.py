@@ -72,8 +72,14 @@ DEFAULTS: dict[str, Any] = {
     "APIKEYS_API_BASE_URL": None,
     # Name of the MCP server in the MCP client snippet (None = the key prefix).
     "APIKEYS_MCP_SERVER_NAME": None,
-    # Keys per page on the organization admin page.
+    # The MCP server's SSE endpoint, for older clients (a path is joined to the host URL;
+    # None = no SSE snippet). Only a server that holds streams open serves SSE.
+    "APIKEYS_MCP_SSE_URL": None,
+    # Keys per page of the key lists (yours, the organization's).
     "APIKEYS_PAGE_SIZE": 25,
+    # The host's page where an admin removes a member's permissions (offboarding links
+    # to it): a URL with {user_id} and {organization_id}, or a function (user, org id).
+    "APIKEYS_MEMBER_PERMISSIONS_URL": None,
     # Env var the pasteable snippets read the key from (None = "<PREFIX>_API_KEY").
     "APIKEYS_ENV_VAR": None,
     # RFC 7662 introspection (flask_apikeys.introspection; docs/mcp.md): off by default.

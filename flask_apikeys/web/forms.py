@@ -128,6 +128,14 @@ def choices(pairs: list[tuple[str, str]]) -> list[Any]:
     return [_SelectChoice(value, label) for value, label in pairs]
 
 
+def choice(value: str, label: str, *, disabled: bool = False) -> Any:
+    """One choice of a select; a disabled one is shown but cannot be picked."""
+    render_kw = {"disabled": True} if disabled else {}
+    if _SelectChoice is None:  # pragma: no cover
+        return (value, label, render_kw)
+    return _SelectChoice(value, label, render_kw=render_kw)
+
+
 def _strip(value: Any) -> Any:
     return " ".join(value.split()) if isinstance(value, str) else value
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from tests.conftest import bearer
+
+DASH = "\N{EN DASH}"
 
 
 def test_admin_sees_every_key_of_the_organization_with_owner(alice, make_key):
@@ -29,7 +32,9 @@ def test_filters_by_owner_status_and_name(app, alice, make_key, user_id):
     with app.app_context():
         apikeys.service.keys.revoke(apikeys.service.verifier.find_by_secret(secret))
     bob_id = user_id("bob@acme.test")
-    text = alice.get(f"/organization?owner={bob_id}").text
+    text = alice.get(f"/organization?owner={bob_id}").text  # active keys, by default
+    assert "bob one" in text and "bob two" not in text and "alice one" not in text
+    text = alice.get(f"/organization?owner={bob_id}&status=all").text
     assert "bob one" in text and "bob two" in text and "alice one" not in text
     text = alice.get("/organization?status=revoked").text
     assert "bob two" in text and "bob one" not in text
@@ -62,7 +67,7 @@ def test_sort_by_usage_and_last_use(app, alice, make_key):
 
     assert order("sort=usage") == ["busy", "recent", "quiet"]
     assert order("sort=last_used") == ["recent", "quiet", "busy"]
-    assert 'aria-sort="descending"' in alice.get("/organization?sort=usage").text
+    assert 'aria-sort="descending"' in alice.get("/organization?sort=last_used").text
 
 
 def test_pagination(app, alice, make_key):
@@ -70,12 +75,24 @@ def test_pagination(app, alice, make_key):
     for n in range(5):
         make_key("bob@acme.test", ["client.read"], name=f"key {n}")
     first = alice.get("/organization").text
-    assert "page 1 of 3" in first
+    assert f"Showing 1{DASH}2 of 5 active keys" in first
     assert first.count('data-label="Name"') == 2
-    last = alice.get("/organization?page=3").text
-    assert last.count('data-label="Name"') == 1
-    assert "key 0" in last
+    assert 'aria-current="page" aria-label="Page 1">1<' in first
+    assert 'rel="prev"' not in first
+    # Page 2 is the page after the cursor of page 1's last row; its link says its number.
+    second_link = re.search(r'<a href="([^"]+)" aria-label="Page 2">2</a>', first)
+    assert second_link, first
+    second = alice.client.get(html.unescape(second_link.group(1))).text
+    assert f"Showing 3{DASH}4 of 5 active keys" in second
+    assert _names(second) == ["key 2", "key 1"]
+    last = alice.get("/organization?page=last").text
+    assert _names(last) == ["key 0"]
+    assert f"Showing 5{DASH}5 of 5 active keys" in last
     assert 'rel="prev"' in last and 'rel="next"' not in last
+
+
+def _names(page: str) -> list[str]:
+    return re.findall(r'<th scope="row" data-label="Name"><a [^>]*>([^<]+)<', page)
 
 
 def test_admin_revokes_one_key_of_another_user(app, alice, make_key, db_key, client):

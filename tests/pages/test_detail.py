@@ -117,7 +117,7 @@ def test_usage_section_shows_calls_this_period_and_a_bar_per_active_day(app, bob
         )
         db.session.commit()
     page = bob.get(f"/{key_id}").text
-    assert "<strong>42</strong> calls this period" in page
+    assert "<strong>42</strong> calls in the last 30 days" in page
     svg = re.search(r"<svg.*?</svg>", page, re.S).group(0)
     assert svg.count("<rect") == 2
     assert f"{today.isoformat()}: 40 calls" in svg

@@ -12,6 +12,8 @@ from tests.conftest import bearer
 
 ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"
 
+DASH = "\N{EN DASH}"
+
 
 def _rotate(app: Any, secret: str, hours: float = 1) -> str:
     from example_app import apikeys
@@ -53,13 +55,19 @@ def test_revoked_keys_are_hidden_until_asked_for(app, bob, make_key):
         _revoke(app, make_key("bob@acme.test", ["client.read"], name=f"gone {n}"), "old")
     page = bob.get("/").text
     assert _names(page) == ["still here"]
-    assert re.search(r'<a href="/settings/api-keys/\?revoked=1"[^>]*>Show revoked \(3\)</a>', page)
-    assert "3 revoked hidden" in page
-    shown = bob.get("/?revoked=1").text
+    assert re.search(
+        r'<a href="/settings/api-keys/\?status=revoked">Revoked '
+        r'<span class="ak-segment-count">3</span></a>',
+        page,
+    )
+    assert 'aria-current="true">Active <span class="ak-segment-count">1</span>' in page
+    shown = bob.get("/?status=all").text
     assert sorted(_names(shown)) == ["gone 0", "gone 1", "gone 2", "still here"]
-    assert re.search(r'<a href="/settings/api-keys/"[^>]*>Hide revoked</a>', shown)
     assert "“old”" in shown  # the reason
+    assert sorted(_names(bob.get("/?status=revoked").text)) == ["gone 0", "gone 1", "gone 2"]
+    assert len(_names(bob.get("/?revoked=1").text)) == 4  # the old "Show revoked" link
     assert _names(bob.get("/?revoked=yes").text) == ["still here"]  # anything else: default
+    assert _names(bob.get("/?status=bogus").text) == ["still here"]
 
 
 def test_a_rotating_key_is_not_hidden_and_only_revoked_ones_are(app, bob, make_key):
@@ -75,7 +83,7 @@ def test_when_every_key_is_revoked_the_page_says_so(app, bob, make_key):
     page = bob.get("/").text
     assert "No active keys" in page and "Your only key is revoked." in page
     assert "You have no API keys yet" not in page
-    assert "Show revoked (1)" in page
+    assert '<a href="/settings/api-keys/?status=revoked">Show revoked (1)</a>' in page
 
 
 def test_each_working_key_has_a_menu_to_revoke_it_through_the_confirm_page(
@@ -186,7 +194,7 @@ def test_organization_shows_expiry_and_revoke_reason_and_actions_in_menus(
     )
     gone = make_key("bob@acme.test", ["client.read"], name="gone")
     _revoke(app, gone, "left the company")
-    page = alice.get("/organization").text
+    page = alice.get("/organization?status=all").text
     assert "Expires" in page and ">3 Mar 2031</time>" in page
     assert "“left the company”" in page
     table = page[page.index("<tbody>") : page.index("</tbody>")]
@@ -210,23 +218,25 @@ def test_sortable_headers_show_their_order_and_reverse_it(app, alice, make_key):
             db.session.commit()
 
     page = alice.get("/organization").text
-    assert re.search(r'aria-sort="descending">\s*<a [^>]*>Created', page)
-    assert page.count("aria-sort=") == 1
-    assert 'href="/settings/api-keys/organization?sort=usage" class="ak-sort">Calls' in page
+    assert page.count("aria-sort=") == 0  # newest first: no header is sorted
+    assert ", newest first" in page
+    assert 'href="/settings/api-keys/organization?sort=name" class="ak-sort">Name' in page
+    assert 'href="/settings/api-keys/organization?sort=expires" class="ak-sort">Status' in page
+    assert ", sort by expiry date ascending</span>" in page
     assert '<span class="ak-sort-icon" aria-hidden="true">↕</span>' in page
 
+    # Calls have no header of their own (they are under "Last used"); the URL still sorts.
     usage = alice.get("/organization?sort=usage").text
     assert _names(usage) == ["A-key", "b-key", "c-key"]
-    assert re.search(r'aria-sort="descending">\s*<a href="[^"]*sort=usage:asc"', usage)
     assert _names(alice.get("/organization?sort=usage:asc").text) == ["c-key", "b-key", "A-key"]
-    assert 'aria-sort="ascending"' in alice.get("/organization?sort=usage:asc").text
-    assert _names(alice.get("/organization?sort=name").text) == ["A-key", "b-key", "c-key"]
+    by_name = alice.get("/organization?sort=name").text
+    assert _names(by_name) == ["A-key", "b-key", "c-key"]
+    assert re.search(r'aria-sort="ascending">\s*<a href="[^"]*sort=name:desc"', by_name)
     assert _names(alice.get("/organization?sort=name:desc").text) == ["c-key", "b-key", "A-key"]
     # Soonest expiry first, keys that never expire last; reversed, the other way round.
     assert _names(alice.get("/organization?sort=expires").text) == ["c-key", "b-key", "A-key"]
     assert _names(alice.get("/organization?sort=expires:desc").text) == ["A-key", "b-key", "c-key"]
-    selected = alice.get("/organization?sort=expires:desc").text
-    assert '<option value="expires:desc" selected>Expiring last</option>' in selected
+    assert 'aria-sort="descending"' in alice.get("/organization?sort=expires:desc").text
     for nonsense in ("usage:sideways", "bogus:asc", ":asc", "usage:asc:asc", "usage:" + "x" * 500):
         response = alice.get(f"/organization?sort={nonsense}")
         assert response.status_code == 200, nonsense
@@ -235,11 +245,11 @@ def test_sortable_headers_show_their_order_and_reverse_it(app, alice, make_key):
 def test_sort_headers_keep_the_filters(alice, make_key, user_id):
     make_key("bob@acme.test", ["client.read"], name="k")
     bob = user_id("bob@acme.test")
-    page = alice.get(f"/organization?owner={bob}&status=active&q=k&page=1").text
+    page = alice.get(f"/organization?owner={bob}&status=all&q=k&page=1").text
     link = re.search(r'href="([^"]*sort=last_used[^"]*)"', page)
     assert link, page
     url = html.unescape(link.group(1))
-    assert f"owner={bob}" in url and "status=active" in url and "q=k" in url
+    assert f"owner={bob}" in url and "status=all" in url and "q=k" in url
     assert "page=" not in url
 
 
@@ -253,10 +263,15 @@ def test_empty_states_say_no_keys_yet_or_no_keys_match(alice, carol, make_key):
     assert 'href="/settings/api-keys/organization">Clear the filters</a>' in none
 
 
-def test_a_page_past_the_end_shows_the_last_page(app, alice, make_key):
+def test_a_page_past_the_end_shows_the_last_page(app, alice, make_key, db_key):
     app.config["APIKEYS_PAGE_SIZE"] = 2
-    for n in range(3):
-        make_key("bob@acme.test", ["client.read"], name=f"key {n}")
-    page = alice.get("/organization?page=9").text
-    assert _names(page) == ["key 0"] and "page 2 of 2" in page
-    assert "No keys match" not in page
+    secrets = [make_key("bob@acme.test", ["client.read"], name=f"key {n}") for n in range(3)]
+    # A link to the page after "key 1" (the last page), and then "key 0" is revoked.
+    page = alice.get("/organization").text
+    link = html.unescape(re.search(r'<a href="([^"]+)" aria-label="Page 2">', page).group(1))
+    _revoke(app, secrets[0])
+    past = alice.client.get(link).text
+    assert _names(past) == ["key 2", "key 1"] and f"Showing 1{DASH}2 of 2 active keys" not in past
+    assert "2 active keys" in past and "No keys match" not in past
+    assert _names(alice.get("/organization?page=9").text) == ["key 2", "key 1"]  # no cursor
+    assert _names(alice.get("/organization?after=garbage&page=2").text) == ["key 2", "key 1"]

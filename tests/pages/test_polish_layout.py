@@ -18,11 +18,12 @@ from tests.pages.test_polish import ISO_TIME, _rotate, _tab
 def test_detail_facts_fill_their_rows(app, bob, make_key, db_key):
     plain = db_key(make_key("bob@acme.test", ["client.read"], name="plain"))
     page = bob.get(f"/{plain.id}").text
-    # Organization, created, expires, last used, calls: 5 facts -> 3 columns (3 + 2).
-    assert 'class="ak-facts ak-facts-cols-3 ak-facts-odd"' in page
+    # Organization, created, expires, last used, calls, limits: 6 facts -> 3 columns.
+    assert 'class="ak-facts ak-facts-cols-3"' in page
     old = make_key("bob@acme.test", ["client.read"], name="rotated")
     new = db_key(_rotate(app, old))
-    assert 'class="ak-facts ak-facts-cols-3"' in bob.get(f"/{new.id}").text  # + rotated from
+    # + rotated from: 7 -> 4 columns (4 + 3)
+    assert 'class="ak-facts ak-facts-cols-4 ak-facts-odd"' in bob.get(f"/{new.id}").text
 
 
 def test_activity_and_audit_detail_times_are_time_tags_not_raw_iso(app, bob, make_key, db_key):

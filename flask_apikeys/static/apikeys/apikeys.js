@@ -54,6 +54,67 @@
     window.addEventListener("resize", autosize);
   }
 
+  // Snippet tabs (the show-once page): <details>, one open at a time, without this
+  // script; with it, ARIA tabs (arrows, Home and End move between them), and the tab
+  // last chosen is chosen again next time.
+  toArray(document.querySelectorAll("[data-ak-tabs]")).forEach(function (box) {
+    var panels = toArray(box.children).filter(function (el) { return el.matches("details[data-ak-tab]"); });
+    if (panels.length < 2) return;
+    var list = document.createElement("div");
+    list.className = "ak-tablist";
+    list.setAttribute("role", "tablist");
+    list.setAttribute("aria-label", "Languages and clients");
+    var tabs = [];
+    var bodies = [];
+    panels.forEach(function (details) {
+      var body = details.querySelector(".ak-tab-body");
+      var tab = document.createElement("button");
+      tab.type = "button";
+      tab.id = body.id + "-tab";
+      tab.className = "ak-tab-button";
+      tab.textContent = details.querySelector("summary").textContent;
+      tab.setAttribute("role", "tab");
+      tab.setAttribute("aria-controls", body.id);
+      tab.setAttribute("data-ak-tab", details.getAttribute("data-ak-tab"));
+      body.setAttribute("role", "tabpanel");
+      body.setAttribute("aria-labelledby", tab.id);
+      body.tabIndex = 0;
+      list.appendChild(tab);
+      tabs.push(tab);
+      bodies.push(body);
+    });
+    var remembered = null;
+    try { remembered = window.localStorage.getItem("ak-snippet-tab"); } catch (e) { remembered = null; }
+    var select = function (n, byUser) {
+      tabs.forEach(function (tab, i) {
+        tab.setAttribute("aria-selected", i === n ? "true" : "false");
+        tab.tabIndex = i === n ? 0 : -1;
+        bodies[i].hidden = i !== n;
+      });
+      if (!fits) autosize();
+      if (byUser) {
+        tabs[n].focus();
+        try { window.localStorage.setItem("ak-snippet-tab", tabs[n].getAttribute("data-ak-tab")); } catch (e) { /* private mode */ }
+      }
+    };
+    tabs.forEach(function (tab, i) {
+      tab.addEventListener("click", function () { select(i, true); });
+      tab.addEventListener("keydown", function (event) {
+        var to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[event.key];
+        if (to === undefined) return;
+        event.preventDefault();
+        select((to + tabs.length) % tabs.length, true);
+      });
+    });
+    box.insertBefore(list, panels[0]);
+    bodies.forEach(function (body) { box.appendChild(body); });
+    panels.forEach(function (details) { box.removeChild(details); });
+    var first = 0;
+    tabs.forEach(function (tab, i) { if (tab.getAttribute("data-ak-tab") === remembered) first = i; });
+    select(first, false);
+    box.setAttribute("data-ak-tabs-on", "");
+  });
+
   // Row menus (<details>): one open at a time; Escape or a click elsewhere closes them.
   var menus = toArray(document.querySelectorAll("[data-ak-menu]"));
   var closeMenus = function (except) {

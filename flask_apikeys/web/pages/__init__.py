@@ -28,6 +28,7 @@ from .organization import offboard, organization
 from .policy import policy
 from .quota import quota, quota_helpers
 from .resources import resource_helpers
+from .restrictions import restriction_helpers, restrictions
 
 __all__ = ["blueprint", "create_blueprint"]
 
@@ -59,6 +60,8 @@ def create_blueprint(name: str = "apikeys") -> Blueprint:
     bp.add_url_rule("/<int:key_id>/ip-allowlist", "ip_allowlist", ip_allowlist, methods=["POST"])
     bp.add_url_rule("/<int:key_id>/rate-limit", "rate_limit", rate_limit, methods=["POST"])
     bp.add_url_rule("/<int:key_id>/quota", "quota", quota, methods=["POST"])
+    bp.add_url_rule("/<int:key_id>/restrictions", "restrictions", restrictions, methods=["POST"])
+    bp.context_processor(restriction_helpers)
     bp.context_processor(quota_helpers)
     bp.add_url_rule("/<int:key_id>/resources", "resources", resources, methods=["POST"])
     bp.context_processor(resource_helpers)

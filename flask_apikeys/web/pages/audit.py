@@ -8,7 +8,6 @@ Both answers are ``Cache-Control: no-store``: an audit trail stays off shared di
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,16 +24,16 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from ...db.models import utcnow
+from ...service.audit_details import describe_details
 from ...service.audit_filters import EVENT_LABELS, AuditFilter, AuditPage, clean_event_names
 from ...service.context import Organization
 from ...service.validation import RequestRefused
-from .common import page_service, signed_in_user, user_label, when_exact
+from .common import page_service, signed_in_user, user_label
 from .organization import managed_org_or_404
 
 #: The query-string filters, as the form names them.
 FILTERS = ("person", "role", "key", "event", "since", "until")
 ROLE_CHOICES = {"any": "Either role", "actor": "Did it", "owner": "Owns the key"}
-_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})\Z")
 
 
 @dataclass
@@ -127,7 +126,7 @@ def audit() -> ResponseReturnValue:
         paged=bool(request.args.get("before") or request.args.get("after")),
         links=asked.links,
         retention=current_app.config.get("APIKEYS_AUDIT_RETENTION_DAYS"),
-        detail_value=_detail_value,
+        describe=describe_details,
     )
     return _no_store(make_response(html, 400 if asked.error else 200))
 
@@ -143,21 +142,6 @@ def audit_csv() -> ResponseReturnValue:
     response = Response(stream_with_context(rows), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return _no_store(response)
-
-
-def _detail_value(value: Any) -> str:
-    """A detail of an event in words: lists joined, mappings as ``name: value``."""
-    if value is None:
-        return "—"
-    if isinstance(value, dict):
-        return "; ".join(
-            f"{str(k).replace('_', ' ')}: {_detail_value(v)}" for k, v in value.items()
-        )
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_detail_value(v) for v in value) or "none"
-    if isinstance(value, str) and _ISO_TIME.match(value):
-        return when_exact(dt.datetime.fromisoformat(value).astimezone(dt.UTC))
-    return str(value)
 
 
 def _well_formed_event(name: str) -> bool:

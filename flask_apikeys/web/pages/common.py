@@ -15,6 +15,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from werkzeug.http import HTTP_STATUS_CODES
 
 from ...db.models import KeyStatus, utcnow
 from ...service.context import Organization
@@ -23,17 +24,6 @@ from ...service.policies import idle_expiry_passed
 from ...service.validation import RequestRefused
 from ..authenticate import is_key_request
 from ..state import app_keys
-
-STATUS_FILTERS = ("", KeyStatus.ACTIVE, KeyStatus.EXPIRED, KeyStatus.REVOKED)
-#: The organization page's sorts, each in its natural direction (see
-#: :data:`~flask_apikeys.listing.SORT_DIRECTIONS`) first, then reversed.
-SORTS = {
-    "created": {"desc": "Newest", "asc": "Oldest"},
-    "name": {"asc": "Name, A to Z", "desc": "Name, Z to A"},
-    "last_used": {"desc": "Recently used", "asc": "Least recently used"},
-    "expires": {"asc": "Expiring soonest", "desc": "Expiring last"},
-    "usage": {"desc": "Most used", "asc": "Least used"},
-}
 
 
 def page_service() -> KeyService:
@@ -230,12 +220,20 @@ def _ago(moment: dt.datetime | None) -> str:
     seconds = abs(seconds)
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
-            amount = int(seconds // size)
+            # Whole days to the nearest: a 30-day key just made expires "in 30 days".
+            amount = round(seconds / size) if unit == "day" else int(seconds // size)
             if unit == "day" and amount > 60:
                 return _when(moment)
             text = f"{amount} {unit}{'s' if amount != 1 else ''}"
             return f"in {text}" if future else f"{text} ago"
     return "in a moment" if future else "just now"
+
+
+def _http_status(code: int) -> tuple[str, str]:
+    """How a logged response's status reads: its kind (``ok``, ``refused``: 401, 403
+    and 429, ``error``) and its phrase (``Too Many Requests``)."""
+    kind = "ok" if code < 400 else "refused" if code in (401, 403, 429) else "error"
+    return kind, HTTP_STATUS_CODES.get(code, "")
 
 
 def _scope_labels(key: Any) -> list[str]:
@@ -260,5 +258,6 @@ def template_helpers() -> dict[str, Any]:
         "apikeys_ago": _ago,
         "apikeys_user_label": user_label,
         "apikeys_scope_labels": _scope_labels,
+        "apikeys_http_status": _http_status,
         "apikeys_managed_orgs": managed,
     }

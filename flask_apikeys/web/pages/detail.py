@@ -17,13 +17,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from ...service.validation import RequestRefused, parse_duration
-from ..forms import (
-    IPAllowlistForm,
-    RateLimitForm,
-    RenameForm,
-    RevokeForm,
-    RotateForm,
-)
+from ..forms import IPAllowlistForm, RateLimitForm, RenameForm, RevokeForm, RotateForm
 from .common import (
     client_ip,
     csrf_or_400,
@@ -58,22 +52,31 @@ def key_or_404(key_id: int) -> KeyAccess:
     )
 
 
+#: How many of the newest events and requests the page shows; "See all" shows more.
+EVENTS_SHOWN = 5
+REQUESTS_SHOWN = 10
+
+
 def render_detail(access: KeyAccess, status: int = 200, **forms: Any) -> ResponseReturnValue:
+    """The key's page, in sections: overview, usage, requests, activity, settings.
+    *forms* are forms sent and refused, shown with their errors."""
     service = page_service()
     key = access.key
     forms.setdefault("rename_form", RenameForm(formdata=None, name=key.name))
     forms.setdefault("rotate_form", RotateForm(formdata=None, grace="1h"))
-    forms.setdefault(
-        "ip_form",
-        IPAllowlistForm(formdata=None, ip_allowlist="\n".join(key.ip_allowlist or [])),
-    )
-    forms.setdefault("rate_form", RateLimitForm(formdata=None, rate_limit=key.rate_limit or ""))
     usage = service.queries.daily_usage(key, 30)
     org_name = None
     if key.organization_id is not None:
         for org in service.context.organizations_of(key.owner):
             if org.id == key.organization_id:
                 org_name = org.name
+    all_events = request.args.get("activity") == "all"
+    events = service.queries.events(key, limit=100 if all_events else EVENTS_SHOWN + 1)
+    all_requests = request.args.get("requests") == "all"
+    recent = service.requests.recent_requests(key, 50 if all_requests else REQUESTS_SHOWN + 1)
+    audit_link = None
+    if access.is_admin and key.organization_id is not None:
+        audit_link = url_for(".audit", org=key.organization_id, key=key.display_prefix)
     return (
         render_template(
             "apikeys/detail.html",
@@ -81,9 +84,12 @@ def render_detail(access: KeyAccess, status: int = 200, **forms: Any) -> Respons
             access=access,
             owner_label=user_label(key.owner),
             org_name=org_name,
-            events=service.queries.events(key),
+            events=events if all_events else events[:EVENTS_SHOWN],
+            more_events=not all_events and len(events) > EVENTS_SHOWN,
+            audit_link=audit_link,
             links=service.listing.rotation_links([key]),
-            recent_requests=service.requests.recent_requests(key),
+            recent_requests=recent if all_requests else recent[:REQUESTS_SHOWN],
+            more_requests=not all_requests and len(recent) > REQUESTS_SHOWN,
             usage=usage,
             usage_total=sum(count for _, count in usage),
             chart=_chart(usage),
@@ -223,7 +229,7 @@ def save_restriction(
             form_error(form, exc)
         else:
             flash(saved, "success")
-            return redirect(url_for(".detail", key_id=access.key.id) + "#restrictions")
+            return redirect(url_for(".detail", key_id=access.key.id) + "#settings")
     csrf_or_400(form)
     return render_detail(access, 400, **{form_name: form})
 

@@ -19,18 +19,12 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from ...db.models import KeyStatus, utcnow
-from ...service.context import Organization
+from ...db.models import utcnow
 from ...service.facade import KeyService
 from ...service.lifecycle import IssuedKey
 from ...service.validation import RequestRefused, parse_expiry
 from ..expiry_schedule import expiring_soon
-from ..forms import (
-    EXPIRY_CHOICES,
-    CreateKeyForm,
-    choices,
-)
-from ..state import app_keys
+from ..forms import CreateKeyForm, choice, choices
 from .common import (
     absolute_url,
     client_ip,
@@ -38,21 +32,34 @@ from .common import (
     form_error,
     page_service,
     signed_in_user,
-    when_long,
 )
+from .create_options import CreateOptions, default_expiry_label, expiry_text
+from .lists import read_key_list
 from .resources import submitted_resources
-from .snippets import build_snippets, env_var_name
+from .snippets import build_snippets, env_var_name, snippet_tabs
 
 # -- my keys ----------------------------------------------------------------------------
 
 
 def index() -> ResponseReturnValue:
+    """The signed-in user's keys: a keyset page of one status (active by default),
+    searched by name or prefix and sorted by a column; counts by status in one query."""
     service, user = page_service(), signed_in_user()
-    every_key = service.queries.list_keys(owner=user)
-    # Revoked keys stay listable but are hidden unless asked for ("Show revoked (3)").
-    revoked = {k.id for k in every_key if k.status == KeyStatus.REVOKED}
-    show_revoked = request.args.get("revoked") == "1"
-    keys = every_key if show_revoked else [k for k in every_key if k.id not in revoked]
+    listed = read_key_list(".index")
+    filters: dict[str, Any] = {"owner": user, "search": listed.search or None}
+    listed.counts = service.listing.status_counts(**filters)
+    listed.page = page = service.listing.key_page(
+        sort=listed.sort,
+        direction=listed.direction,
+        after=listed.after,
+        before=listed.before,
+        last=listed.last,
+        number=listed.number,
+        per_page=listed.per_page(),
+        counts=listed.counts,
+        status=listed.service_status,
+        **filters,
+    )
     orgs = service.context.organizations_of(user)
     refusals = [service.context.creation_refusal(user, o.id) for o in orgs] or [
         service.context.creation_refusal(user, None)
@@ -60,11 +67,12 @@ def index() -> ResponseReturnValue:
     can_create = any(r is None for r in refusals)
     return render_template(
         "apikeys/index.html",
-        keys=keys,
-        revoked_count=len(revoked),
-        show_revoked=show_revoked,
-        links=service.listing.rotation_links(keys),
-        expiring=expiring_soon(keys),  # {key id: days left}, for the "Expires soon" badge
+        list=listed,
+        page=page,
+        keys=page.keys,
+        counts=listed.counts,
+        links=service.listing.rotation_links(page.keys),
+        expiring=expiring_soon(page.keys),  # {key id: days left}, for the "Expires soon" badge
         org_names={o.id: o.name for o in orgs},
         show_org=len(orgs) > 1,
         can_create=can_create,
@@ -73,39 +81,6 @@ def index() -> ResponseReturnValue:
 
 
 # -- create -----------------------------------------------------------------------------
-
-
-def _expiry_choices(service: KeyService, org_id: Any = None) -> list[Any]:
-    limit = service.policies.lifetime_limit(org_id)  # the site's and the organization's maximum
-    allowed: list[tuple[str, str]] = []
-    for value, label, days in EXPIRY_CHOICES:
-        if limit is not None and (value == "never" or (days is not None and days > limit.days)):
-            continue
-        allowed.append((value, label))
-    return choices(allowed)
-
-
-def _scope_grid(
-    service: KeyService, user: Any, orgs: list[Organization], org_id: Any
-) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Permissions grouped by resource, each with whether *user* may grant it."""
-    vocabulary = app_keys().permission_vocabulary()
-    grantable = service.context.grantable_permissions(user, org_id)
-    by_org = {str(o.id): service.context.grantable_permissions(user, o.id) for o in orgs}
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for name in sorted(vocabulary):
-        resource, _, action = name.partition(".")
-        groups.setdefault(resource, []).append(
-            {
-                "name": name,
-                "action": action or name,
-                "description": vocabulary[name],
-                "allowed": name in grantable,
-                "orgs": " ".join(o for o, held in by_org.items() if name in held),
-                "read": name.endswith(".read"),
-            }
-        )
-    return [(resource.replace("_", " ").capitalize(), items) for resource, items in groups.items()]
 
 
 _SUBMITTED = "apikeys_submitted_forms"
@@ -122,6 +97,8 @@ def _mark_submitted(token: str | None) -> None:
 
 
 def new() -> ResponseReturnValue:
+    """The create form, with every option a rule refuses shown locked, and why; when no
+    key may be created at all, the form read-only under one banner."""
     service, user = page_service(), signed_in_user()
     orgs = service.context.organizations_of(user)
     form = CreateKeyForm()
@@ -131,24 +108,25 @@ def new() -> ResponseReturnValue:
         # The browser sent the same form again (e.g. a refresh of the show-once page).
         flash("That key was already created; its secret is shown only once.", "info")
         return redirect(url_for(".index"))
-    form.organization.choices = choices([(str(o.id), o.name) for o in orgs])
-    creatable = [o for o in orgs if service.context.creation_refusal(user, o.id) is None]
-    if not form.is_submitted() and creatable:
-        form.organization.data = str(creatable[0].id)
-    org_id: Any = None
-    if len(orgs) > 1:
+    wanted = form.organization.data if form.is_submitted() else request.args.get("org")
+    options = CreateOptions.build(service, user, orgs, wanted)
+    org_id = options.organization.id if options.organization is not None else None
+    if form.is_submitted() and len(orgs) > 1:  # as sent: the service refuses a stranger's
         org_id = service.context.models.coerce_organization_id_or_none(form.organization.data)
-    elif orgs:
-        org_id = orgs[0].id
-    form.expires.choices = _expiry_choices(service, org_id)
+    form.organization.choices = [
+        choice(str(o.id), o.name, disabled=str(o.id) in options.refused_orgs) for o in orgs
+    ]
+    form.expires.choices = choices([(o["value"], o["label"]) for o in options.expiry])
     form.expires.validate_choice = False  # a forged choice: the service says what is allowed
-    values = [choice.value for choice in form.expires.choices]
-    if form.expires.default not in values:
-        form.expires.default = values[0]
-        if not form.is_submitted():
-            form.expires.data = form.expires.default
+    if not form.is_submitted():
+        form.organization.data = str(org_id) if org_id is not None else None
+        form.expires.data = options.default_expiry
+        form.access.data = options.default_access
     status = 200
-    if form.validate_on_submit():
+    if form.is_submitted() and options.refusal is not None:
+        csrf_or_400(form)  # nothing to create here: the page says why, once
+        status = 403
+    elif form.validate_on_submit():
         try:
             issued = _issue(service, user, form, org_id)
         except RequestRefused as exc:
@@ -160,43 +138,26 @@ def new() -> ResponseReturnValue:
     elif form.is_submitted():
         csrf_or_400(form)
         status = 400
-    max_date, limit = None, service.policies.lifetime_limit(org_id)
-    if limit is not None:
-        max_date = (utcnow() + limit).date().isoformat()
+    max_date = None
+    if options.max_days is not None:
+        max_date = (utcnow() + dt.timedelta(days=options.max_days)).date().isoformat()
     return (
         render_template(
             "apikeys/new.html",
             form=form,
             orgs=orgs,
-            groups=_scope_grid(service, user, orgs, org_id),
-            refusal=service.context.creation_refusal(user, org_id),
+            options=options,
+            groups=options.groups,
+            refusal=options.refusal,
             min_date=(utcnow().date() + dt.timedelta(days=1)).isoformat(),
             max_date=max_date,
-            max_days=limit.days if limit else None,
+            max_days=options.max_days,
             selected_scopes=set(form.scopes.data or []),
-            expiry_dates=_expiry_dates(),
-            expiry_text=lambda value: _expiry_text(value, form.expires_on.data),
+            default_expiry=default_expiry_label(options.max_days),
+            expiry_text=lambda value: expiry_text(value, form.expires_on.data),
         ),
         status,
     )
-
-
-def _expiry_dates(now: dt.datetime | None = None) -> dict[str, dt.datetime]:
-    """When a key created now would expire, for each fixed choice (30 days, ...)."""
-    now = now or utcnow()
-    return {value: now + dt.timedelta(days=days) for value, _, days in EXPIRY_CHOICES if days}
-
-
-def _expiry_text(value: str | None, custom_day: dt.date | None) -> str:
-    """The sentence under the expiry choices (apikeys.js keeps it up to date)."""
-    if value == "never":
-        return "Never expires."
-    if value == "custom":
-        if custom_day is None:
-            return "Pick the last day the key works."
-        return f"Expires at the end of {when_long(custom_day)} (UTC)."
-    until = _expiry_dates().get(value or "")
-    return f"Expires on {when_long(until)}." if until else ""
 
 
 def _issue(service: KeyService, user: Any, form: CreateKeyForm, org_id: Any) -> IssuedKey:
@@ -227,29 +188,39 @@ def _issue(service: KeyService, user: Any, form: CreateKeyForm, org_id: Any) -> 
     )
 
 
-def _snippets(secret: str, service: KeyService) -> list[dict[str, str]]:
+def _snippets(service: KeyService) -> list[dict[str, str]]:
     config = current_app.config
     return build_snippets(
-        secret,
         env_var=env_var_name(config, service.context.prefix),
         api_url=absolute_url(config.get("APIKEYS_API_BASE_URL")) or request.host_url,
         mcp_url=absolute_url(config.get("APIKEYS_MCP_URL")),
+        sse_url=absolute_url(config.get("APIKEYS_MCP_SSE_URL")),
         server_name=config.get("APIKEYS_MCP_SERVER_NAME") or service.context.prefix,
         bearer=bool(config.get("APIKEYS_BEARER", True)),
         header=config.get("APIKEYS_HEADER"),
     )
 
 
+def _max_days(service: KeyService, key: Any) -> int | None:
+    limit = service.policies.lifetime_limit(key.organization_id)
+    return limit.days if limit is not None else None
+
+
 def show_once(issued: IssuedKey, rotated: Any = None) -> Response:
-    """The only page that ever shows a secret: rendered in the POST's response, not stored."""
+    """The only page that ever shows a secret, once: rendered in the POST's response,
+    never stored. The snippets read it from an environment variable."""
     service = page_service()
+    snippets = _snippets(service)
     response = make_response(
         render_template(
             "apikeys/show_once.html",
             key=issued.key,
             secret=issued.secret,
             rotated=rotated,
-            snippets=_snippets(issued.secret, service),
+            env_var=env_var_name(current_app.config, service.context.prefix),
+            setup=[s for s in snippets if s["id"] == "env"],
+            tabs=snippet_tabs([s for s in snippets if s["id"] != "env"]),
+            default_expiry=default_expiry_label(_max_days(service, issued.key)),
         )
     )
     response.headers["Cache-Control"] = "no-store"

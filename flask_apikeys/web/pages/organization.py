@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from flask import (
     abort,
@@ -16,14 +17,11 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from ...service.context import Organization
-from ...service.listing import SORT_DIRECTIONS
 from ...service.validation import RequestRefused
 from ..forms import (
     ConfirmForm,
 )
 from .common import (
-    SORTS,
-    STATUS_FILTERS,
     client_ip,
     csrf_or_400,
     form_error,
@@ -31,6 +29,7 @@ from .common import (
     signed_in_user,
     user_label,
 )
+from .lists import read_key_list
 
 
 def managed_org_or_404(org_id: Any) -> Organization:
@@ -40,43 +39,50 @@ def managed_org_or_404(org_id: Any) -> Organization:
     abort(404)
 
 
+#: The organization list sorts by its headers: name, last use, expiry (the status
+#: column), and newest first when none is chosen.
+ORG_SORTS = ("created", "name", "last_used", "expires", "usage")
+
+
 def organization() -> ResponseReturnValue:
+    """Every key of one organization: a keyset page, active keys by default, filtered
+    by owner, status, name or prefix and policy; each key that breaks the policy marked."""
     service, user = page_service(), signed_in_user()
     managed = service.context.managed_organizations(user)
     if not managed:
         abort(403, "You need to manage an organization to see its keys.")
     org = managed_org_or_404(request.args["org"]) if request.args.get("org") else managed[0]
+    listed = read_key_list(".organization", sorts=ORG_SORTS)
     owners = service.queries.key_owners(org.id)
     owner_id = request.args.get("owner", "")
     owner = next((u for u in owners if str(service.context.user_id(u)) == owner_id), None)
-    status = request.args.get("status", "")
-    if status not in STATUS_FILTERS:
-        status = ""
-    search = request.args.get("q", "").strip()[:100]
-    # ?sort=usage sorts in the sort's natural direction, ?sort=usage:asc the other way.
-    sort, _, direction = request.args.get("sort", "created").partition(":")
-    if sort not in SORTS:
-        sort = "created"
-    if direction not in ("asc", "desc"):
-        direction = SORT_DIRECTIONS[sort]
-    try:
-        page = max(1, min(int(request.args.get("page", "1")), 10_000))
-    except ValueError:
-        page = 1
-    per_page = max(1, int(current_app.config.get("APIKEYS_PAGE_SIZE") or 25))
-    stmt = service.listing.ordered_keys_query(
-        sort,
-        direction,
-        organization_id=org.id,
-        owner=owner,
-        status=status or None,
-        search=search or None,
+    listed.extra = {
+        "org": org.id if len(managed) > 1 else None,
+        "owner": owner_id if owner is not None else None,
+    }
+    policy = service.policies.policy_of(org.id)
+    rules = policy_rules(policy)
+    if listed.breaks and not rules:
+        listed.breaks = ""
+    filters: dict[str, Any] = {
+        "organization_id": org.id,
+        "owner": owner,
+        "search": listed.search or None,
+        "breaks": listed.breaks or None,
+    }
+    listed.counts = service.listing.status_counts(**filters)
+    listed.page = page = service.listing.key_page(
+        sort=listed.sort,
+        direction=listed.direction,
+        after=listed.after,
+        before=listed.before,
+        last=listed.last,
+        number=listed.number,
+        per_page=listed.per_page(),
+        counts=listed.counts,
+        status=listed.service_status,
+        **filters,
     )
-    keys, total = service.queries.page_of(stmt, page, per_page)
-    pages = max(1, -(-total // per_page))
-    if page > pages:  # past the end (a bookmark, or keys revoked since): the last page
-        page = pages
-        keys, total = service.queries.page_of(stmt, page, per_page)
     usable = service.queries.usable_key_counts(org.id)
     members = [
         {
@@ -86,45 +92,71 @@ def organization() -> ResponseReturnValue:
         }
         for u in owners
     ]
-    filters = {
-        "org": org.id if len(managed) > 1 else None,
-        "owner": owner_id if owner is not None else None,
-        "status": status or None,
-        "q": search or None,
-        "sort": _sort_arg(sort, direction) if (sort, direction) != ("created", "desc") else None,
-    }
     return render_template(
         "apikeys/organization.html",
         org=org,
         managed=managed,
         owners=owners,
         owner_id=owner_id if owner is not None else "",
-        status=status,
-        search=search,
-        sort=sort,
-        sorts=[
-            (_sort_arg(name, way), label) for name in SORTS for way, label in SORTS[name].items()
-        ],
-        sort_arg=_sort_arg,
-        sort_value=_sort_arg(sort, direction),
-        direction=direction,
-        sort_defaults=SORT_DIRECTIONS,
-        keys=keys,
-        links=service.listing.rotation_links(keys),
-        total=total,
-        filtered=bool(owner is not None or status or search),
-        has_keys=bool(owners),
+        list=listed,
         page=page,
-        pages=pages,
+        keys=page.keys,
+        counts=listed.counts,
+        links=service.listing.rotation_links(page.keys),
+        policy=policy,
+        rules=rules,
+        breaches={key.id: breach_notes(key, service) for key in page.keys},
+        has_keys=bool(owners),
         members=members,
-        filters={k: v for k, v in filters.items() if v is not None},
         user_id_of=service.context.user_id,
     )
 
 
-def _sort_arg(sort: str, direction: str) -> str:
-    """The ``sort`` argument of the page's URLs: ``usage``, or ``usage:asc`` when reversed."""
-    return sort if direction == SORT_DIRECTIONS[sort] else f"{sort}:{direction}"
+def policy_rules(policy: Any) -> dict[str, str]:
+    """The rules of *policy* a list can filter by, with how the filter names them."""
+    rules: dict[str, str] = {}
+    if policy is not None and policy.max_lifetime_days is not None:
+        rules["lifetime"] = f"Outlives the {policy.max_lifetime_days:,}-day lifetime"
+    if policy is not None and policy.allowed_permissions is not None:
+        rules["permissions"] = "Holds more permissions than allowed"
+    if len(rules) > 1:
+        rules = {"any": "Breaks the policy", **rules}
+    return rules
+
+
+def breach_notes(key: Any, service: Any) -> list[str]:
+    """What of its organization's policy *key* breaks, in words (none: an empty list)."""
+    notes = []
+    policy = key.organization_policy
+    for rule in service.listing.policy_breaches(key):
+        if rule == "lifetime":
+            notes.append(f"Outlives the {policy.max_lifetime_days:,}-day limit")
+        else:
+            extra = sorted(set(key.scopes or ()) - set(policy.allowed_permissions or ()))
+            notes.append(f"Holds {', '.join(extra)}: not allowed")
+    return notes
+
+
+#: The newest working keys the offboarding page names; the rest are counted and linked.
+OFFBOARD_SHOWN = 5
+
+
+def member_permissions_url(member: Any, org: Organization) -> str | None:
+    """Where the host's admin removes *member*'s permissions in *org*:
+    ``APIKEYS_MEMBER_PERMISSIONS_URL``, a URL with ``{user_id}`` and
+    ``{organization_id}`` in it, or a function ``(user, organization_id) -> URL``."""
+    setting = current_app.config.get("APIKEYS_MEMBER_PERMISSIONS_URL")
+    if callable(setting):
+        url = setting(member, org.id)
+        return str(url) if url else None
+    if not setting:
+        return None
+    user_id = page_service().context.user_id(member)
+    return (
+        str(setting)
+        .replace("{user_id}", quote(str(user_id), safe=""))
+        .replace("{organization_id}", quote(str(org.id), safe=""))
+    )
 
 
 def offboard(org_id: str, user_id: str) -> ResponseReturnValue:
@@ -157,13 +189,22 @@ def offboard(org_id: str, user_id: str) -> ResponseReturnValue:
     elif form.is_submitted():
         csrf_or_400(form)
         status = 400
+    usable = service.queries.usable_key_counts(org.id).get(service.context.user_id(owner), 0)
+    newest = service.queries.keys_query(owner=owner, organization_id=org.id, status="active")
     return (
         render_template(
             "apikeys/offboard.html",
             org=org,
             owner=owner,
+            owner_id=user_id,
             owner_label=user_label(owner),
-            keys=service.queries.usable_keys_of(owner, org.id),
+            owner_name=getattr(owner, "name", None) or user_label(owner),
+            usable=usable,
+            counts=service.listing.status_counts(owner=owner, organization_id=org.id),
+            keys=list(service.context.session.scalars(newest.limit(OFFBOARD_SHOWN))),
+            can_create=service.context.create_permission
+            in service.context.permissions_of(owner, org.id),
+            member_url=member_permissions_url(owner, org),
             form=form,
         ),
         status,

@@ -100,11 +100,28 @@ def policy(org_id: str) -> ResponseReturnValue:
             global_max_days=service.context.max_lifetime.days
             if service.context.max_lifetime
             else None,
-            outliving=service.policies.keys_outliving_policy(org.id),
+            breaking=_breaking(service, org.id, current),
             events=service.policies.policy_events(org.id),
         ),
         status,
     )
+
+
+#: How many of the keys that break a rule the page names; the rest are a link away.
+BREAKING_SHOWN = 5
+
+
+def _breaking(service: Any, org_id: Any, current: Any) -> dict[str, tuple[list[Any], int]]:
+    """For each rule the policy has: the newest keys that break it and how many do."""
+    rules = []
+    if current is not None and current.max_lifetime_days is not None:
+        rules.append("lifetime")
+    if current is not None and current.allowed_permissions is not None:
+        rules.append("permissions")
+    return {
+        rule: service.listing.keys_breaking_policy(org_id, rule, limit=BREAKING_SHOWN)
+        for rule in rules
+    }
 
 
 def _permission_choices(current: Any) -> list[tuple[str, str]]:

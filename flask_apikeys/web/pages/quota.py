@@ -1,8 +1,10 @@
-"""A key's quota on its page: calls this period against the quota, and the admin's form.
+"""A key's quota on its page: calls this period against the quota.
 
-The partial ``apikeys/_quota.html`` (included by ``detail.html``) reads what it shows
-through the template helpers below, so the page's view passes nothing for it. Only an
-admin of the key's organization sets a quota here, like a rate limit.
+The partial ``apikeys/_quota.html`` (included by ``detail.html``) and the lists' quota
+cell read what they show through the template helpers below, so the views pass nothing
+for them. Only an admin of the key's organization sets a quota, like a rate limit: in the
+page's restrictions form (:mod:`.restrictions`), or through the older ``quota`` endpoint
+here.
 """
 
 from __future__ import annotations
