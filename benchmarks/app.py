@@ -6,19 +6,25 @@ answer JSON: the baseline the protected route is compared with. ``GET /v1/ping/k
 is the same behind ``require_key``, to measure the key check without a view's work.
 ``GET /v1/ping/select1`` is the bare route plus one ``SELECT 1`` on a pooled connection
 through SQLAlchemy: the floor of any check that asks the database on every request
-through public APIs.
+through public APIs. ``GET /v1/ping/peer`` is the bare route behind the usual way of
+other Flask extensions and tutorials (Flask-HTTPAuth's ``verify_token``: the key by its
+hash through the ORM, then ``key.owner``), to compare with.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
+from flask_httpauth import HTTPTokenAuth
 
+from example_app import apikeys, db
 from example_app import create_app as create_example_app
-from example_app import db
 from flask_apikeys import require_key
+from flask_apikeys.db.models import utcnow
+from flask_apikeys.keys.format import hash_secret
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -32,6 +38,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     @require_key(scope="invoice.read")
     def ping_with_key() -> ResponseReturnValue:
         """The bare route behind a key: the ratio then measures the key check alone."""
+        return jsonify(ok=True)
+
+    peer = _peer_style_auth()
+
+    @app.get("/v1/ping/peer")
+    @peer.login_required
+    def ping_with_peer_style_key() -> ResponseReturnValue:
+        """The bare route behind the peers' style of key check, for comparison."""
         return jsonify(ok=True)
 
     select_one = _SelectOne()
@@ -58,3 +72,22 @@ class _SelectOne:
             self._engine = db.engine.execution_options(isolation_level="AUTOCOMMIT")
         with self._engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1").all()
+
+
+def _peer_style_auth() -> HTTPTokenAuth:
+    """Flask-HTTPAuth's token auth as its documentation and most tutorials write it: the
+    key by its hash through the ORM session, then its owner (a lazy load)."""
+    auth = HTTPTokenAuth(scheme="Bearer")
+
+    @auth.verify_token
+    def verify_token(token: str) -> Any:
+        APIKey = apikeys.models.APIKey
+        key = db.session.scalar(sa.select(APIKey).where(APIKey.key_hash == hash_secret(token)))
+        if key is None or key.status_at(utcnow()) != "active":
+            return None
+        if "invoice.read" not in key.scopes:
+            return None
+        owner = key.owner
+        return owner if owner.is_active else None
+
+    return auth

@@ -11,8 +11,10 @@ request costs, start-up and warm-up cancelled out. Counts the Python process onl
 PostgreSQL the server's own work is not in them.
 
 Routes: the bare ``/v1/ping``, ``/v1/ping/key`` (the same behind ``require_key``),
-``/v1/me/permissions`` (a real view behind a key) and, on PostgreSQL,
-``/v1/ping/select1`` (the bare route plus one ``SELECT 1``: the floor).
+``/v1/me/permissions`` (a real view behind a key), ``/v1/ping/peer`` (the bare route
+behind the peers' style: Flask-HTTPAuth's ``verify_token`` with the key and its owner
+through the ORM) and, on PostgreSQL, ``/v1/ping/select1`` (the bare route plus one
+``SELECT 1``: the floor). ``--routes`` picks some of them.
 
 Needs ``valgrind`` (``apt-get install valgrind``). Not collected by pytest.
 """
@@ -33,7 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-ROUTES = ["/v1/ping", "/v1/ping/key", "/v1/me/permissions"]
+BARE = "/v1/ping"
+KEY = "/v1/ping/key"
+PEER = "/v1/ping/peer"
+ROUTES = [BARE, KEY, "/v1/me/permissions", PEER]
 FLOOR = "/v1/ping/select1"
 WARM_UP = 50
 
@@ -46,7 +51,7 @@ def child(database_url: str, route: str, secret: str, count: int) -> None:
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "bench"})
     app.config["APIKEYS_USAGE_FLUSH_INTERVAL"] = 0  # no flusher thread in the count
-    headers = {"Authorization": f"Bearer {secret}"} if route != "/v1/ping" else {}
+    headers = {"Authorization": f"Bearer {secret}"} if route not in (BARE, FLOOR) else {}
     environ = EnvironBuilder(path=route, headers=headers).get_environ()
     environ["REMOTE_ADDR"] = "127.0.0.1"
 
@@ -94,16 +99,26 @@ def per_request(database_url: str, route: str, secret: str, n1: int, n2: int) ->
     return (high - low) / (n2 - n1)
 
 
-def measure(backend: str, database_url: str, n1: int, n2: int) -> dict[str, float]:
+def measure(
+    backend: str, database_url: str, n1: int, n2: int, routes: list[str]
+) -> dict[str, float]:
     from benchmarks.run import prepare
 
     secret, _ = prepare(database_url, 1000)
-    routes = ROUTES + ([FLOOR] if backend == "postgresql" else [])
-    counts = {route: per_request(database_url, route, secret, n1, n2) for route in routes}
-    bare = counts["/v1/ping"]
+    wanted = [BARE, *(r for r in routes if r != BARE)]
+    if backend != "postgresql":
+        wanted = [r for r in wanted if r != FLOOR]
+    counts = {route: per_request(database_url, route, secret, n1, n2) for route in wanted}
+    bare = counts[BARE]
     print(f"\n{backend}: instructions per request (callgrind, {n1} vs {n2} requests)")
     for route, count in counts.items():
-        print(f"  {route:<22}{count:>12,.0f}   bare ÷ this {bare / count:.3f}")
+        over = f"{count - bare:>+12,.0f} over bare" if route != BARE else ""
+        print(f"  {route:<22}{count:>12,.0f}   bare ÷ this {bare / count:.3f}{over}")
+    if KEY in counts and FLOOR in counts:
+        floor_cost = counts[FLOOR] - bare
+        print(f"  key check ÷ floor, each over bare: {(counts[KEY] - bare) / floor_cost:.2f}")
+    if KEY in counts and PEER in counts:
+        print(f"  peers' style ÷ ours, bare ÷ route: {counts[PEER] / counts[KEY]:.2f}x ahead")
     return counts
 
 
@@ -114,7 +129,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--requests", default="200,1000", help="n1,n2")
+    parser.add_argument("--routes", default=",".join([*ROUTES, FLOOR]))
     args = parser.parse_args()
+    routes = args.routes.split(",")
     n1, n2 = (int(n) for n in args.requests.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="apikeys-callgrind-"))
     pg_base = os.environ.get(
@@ -122,7 +139,7 @@ def main() -> int:
     )
     for backend in args.backends.split(","):
         if backend == "sqlite":
-            measure(backend, f"sqlite:///{tmp / 'callgrind.sqlite'}", n1, n2)
+            measure(backend, f"sqlite:///{tmp / 'callgrind.sqlite'}", n1, n2, routes)
             continue
         schema = f"apikeys_cg_{uuid.uuid4().hex[:8]}"
         admin = sa.create_engine(pg_base)
@@ -130,7 +147,8 @@ def main() -> int:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
         try:
             sep = "&" if "?" in pg_base else "?"
-            measure(backend, f"{pg_base}{sep}options=-csearch_path%3D{schema}", n1, n2)
+            url = f"{pg_base}{sep}options=-csearch_path%3D{schema}"
+            measure(backend, url, n1, n2, routes)
         finally:
             with admin.begin() as conn:
                 conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))

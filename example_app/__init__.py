@@ -40,9 +40,19 @@ login_manager.login_message = "Sign in to manage your API keys."
 migrate = Migrate(directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
 
 
-@apikeys.permissions_loader
-def permissions_of(user: User, organization_id: int | None) -> Iterable[str]:
-    return user.permissions_in(organization_id)
+@apikeys.permissions_query
+def permissions_of(owner_id: Any, organization_id: Any) -> Any:
+    """What a key's owner holds in the key's organization (the membership's words,
+    ``User.permissions_in`` in SQL), read in the key check's own SELECT."""
+    return (
+        sa.select(Membership.permissions)
+        .where(Membership.user_id == owner_id, Membership.organization_id == organization_id)
+        .scalar_subquery()
+    )
+
+
+# A deactivated user's keys stop at once (User.is_active is a Python property of it).
+apikeys.declare_permissions(owner_active=User.active)
 
 
 @apikeys.organization_loader
@@ -121,6 +131,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         APIKEYS_API_BASE_URL="/v1/me/permissions",
         APIKEYS_MCP_URL="/mcp",
         APIKEYS_MCP_SERVER_NAME="ledgerly",
+        # Offboarding links here to take away a member's create permission (members.py).
+        APIKEYS_MEMBER_PERMISSIONS_URL="/settings/members/{user_id}?org={organization_id}",
     )
     app.config.from_prefixed_env()
     app.config.update(config or {})
@@ -154,6 +166,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .api import api
     from .cli import register_cli
     from .mcp_server import mount_mcp
+    from .members import members
     from .openapi import docs as openapi_docs
     from .web import web
 
@@ -162,6 +175,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(create_blueprint(), url_prefix="/settings/api-keys")
     app.register_blueprint(openapi_docs)  # /openapi.json and Swagger UI at /docs
     app.register_blueprint(plans.plans)  # /plans, where "Upgrade" leads
+    app.register_blueprint(members)  # a member's permissions, where offboarding links
     register_cli(app)
     mount_mcp(app)  # the MCP server at /mcp (docs/mcp.md)
     leaks.init_app(app)  # POST /security/github-secret-scanning; e-mails (docs/leaks.md)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 import flask_migrate
 import sqlalchemy as sa
@@ -65,6 +67,7 @@ def seed_demo_data() -> None:
             clients = [Client(organization_id=org.id, name=n, email=e) for n, e in spec["clients"]]
             db.session.add_all(clients)
             db.session.flush()
+            count = len(spec["invoices"])
             for number, (client_index, amount) in enumerate(spec["invoices"], start=1):
                 db.session.add(
                     Invoice(
@@ -72,6 +75,9 @@ def seed_demo_data() -> None:
                         client_id=clients[client_index].id,
                         number=f"INV-{org.id}-{number:05d}",
                         amount_cents=amount,
+                        # A month apart, the latest today; all but the latest paid.
+                        issued_on=dt.date.today() - dt.timedelta(days=30 * (count - number)),
+                        status="open" if number == count else "paid",
                     )
                 )
     db.session.commit()

@@ -92,7 +92,9 @@ def http_error(error: HTTPException) -> ResponseReturnValue:
         code = (error.name or "error").lower().replace(" ", "_")
         return jsonify(error=code, message=error.description), error.code, headers
     try:
-        page = render_template("error.html", error=error)
+        # Werkzeug's own sentence for the status, or the one the app gave (abort(404, ...))
+        told = error.description if error.description != type(error).description else None
+        page = render_template("error.html", error=error, told=told)
     except Exception:  # the page itself failed (a database down): a plain answer
         logger.exception("Could not render the error page for %s", error.code)
         text = f"{error.code} {error.name}: {error.description}\n"

@@ -111,6 +111,10 @@ class Client(db.Model):  # type: ignore[name-defined,misc]
         return {"id": self.id, "name": self.name, "email": self.email}
 
 
+#: What an invoice's ``status`` may be.
+INVOICE_STATUSES = ("open", "paid", "void")
+
+
 class Invoice(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "invoices"
 
@@ -121,6 +125,8 @@ class Invoice(db.Model):  # type: ignore[name-defined,misc]
     amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
     currency: Mapped[str] = mapped_column(sa.String(3), default="EUR")
     issued_on: Mapped[dt.date] = mapped_column(default=dt.date.today)
+    #: One of :data:`INVOICE_STATUSES`: ``open`` until paid (or voided).
+    status: Mapped[str] = mapped_column(sa.String(10), default="open", server_default="open")
     client: Mapped[Client] = relationship(lazy="joined")
 
     def to_dict(self) -> dict[str, object]:
@@ -131,4 +137,5 @@ class Invoice(db.Model):  # type: ignore[name-defined,misc]
             "amount_cents": self.amount_cents,
             "currency": self.currency,
             "issued_on": self.issued_on.isoformat(),
+            "status": self.status,
         }

@@ -35,9 +35,14 @@ _PAGE = """<!doctype html>
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Ledgerly API</title>
   <link rel="stylesheet" href="/docs/assets/swagger-ui.css">
-  <link rel="icon" href="/docs/assets/favicon-32x32.png">
+  <link rel="stylesheet" href="/static/docs.css">
+  <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 </head>
 <body>
+  <header class="docs-bar">
+    <a href="/">← Back to Ledgerly</a>
+    <a href="/settings/api-keys/">Your API keys</a>
+  </header>
   <main id="swagger-ui"></main>
   <script src="/docs/assets/swagger-ui-bundle.js"></script>
   <script src="/docs/init.js"></script>
@@ -140,6 +145,15 @@ def _list_of(name: str, item: dict[str, Any]) -> dict[str, Any]:
     return _object({name: {"type": "array", "items": item}})
 
 
+#: The groups Swagger UI shows the operations in, in this order: (name, description).
+TAGS = [
+    ("Invoices", "The organization's invoices."),
+    ("Clients", "The organization's clients."),
+    ("Your key", "What the key in use is and may do."),
+]
+#: Each path's group.
+PATH_TAGS = {"/v1/invoices": "Invoices", "/v1/clients": "Clients", "/v1/me/permissions": "Your key"}
+
 #: What only the example knows about each operation: bodies and its own answers.
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/v1/invoices", "get"): {
@@ -178,6 +192,11 @@ def api_description() -> dict[str, Any]:
         "(create one at /settings/api-keys) and sees only its organization's data. "
         "A `403` also answers a key of no organization."
     )
+    doc["tags"] = [{"name": name, "description": text} for name, text in TAGS]
+    for path, operations in doc["paths"].items():
+        for operation in operations.values():
+            if isinstance(operation, dict) and path in PATH_TAGS:
+                operation["tags"] = [PATH_TAGS[path]]
     for (path, method), extra in OPERATIONS.items():
         operation = doc["paths"][path][method]
         for name, value in extra.items():

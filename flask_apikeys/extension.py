@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import weakref
@@ -13,6 +14,7 @@ from flask import Flask, Response, current_app, has_app_context, request
 
 from .db.schema import Models, build_models
 from .service.facade import KeyService
+from .service.pipeline import OwnerSQL
 from .service.ratelimit import RateLimits
 from .service.requestlog import RequestLogBuffer
 from .service.resources import ResourceKind
@@ -65,6 +67,7 @@ class APIKeys:
         self._models: Models | None = None
         self._prefix = prefix
         self._permissions_loader: Callable[[Any, Any], Iterable[str]] | None = None
+        self._owner_sql = OwnerSQL()
         self._organization_loader: Callable[[Any], Iterable[Any]] | None = None
         self._creation_policy: Callable[[Any, Any], str | None] | None = None
         self._permission_vocabulary: dict[str, str] = dict(permissions or {})
@@ -132,11 +135,32 @@ class APIKeys:
     def permissions_loader(self, func: F) -> F:
         """Register ``func(user, organization_id) -> iterable of permission names``.
 
-        Called on every key-authenticated request, so make it cheap (one query or
-        a cached lookup). ``organization_id`` is ``None`` for keys without one.
+        Called per key-authenticated request with the owner, loaded in the key check's
+        SELECT; what it reads beyond costs queries (the fast path declares them as SQL:
+        :meth:`permissions_query`). ``organization_id`` is ``None`` for keys without one.
         """
         self._permissions_loader = func
         self._forget_apps()
+        return func
+
+    def declare_permissions(
+        self,
+        sql: Callable[[Any, Any], Any] | None = None,
+        *,
+        to_names: Callable[[Any], Iterable[str]] | None = None,
+        owner_active: Any = None,
+    ) -> None:
+        """The fast path (docs/performance.md): users' permissions as SQL in the key check's
+        SELECT. ``sql(owner_id, organization_id)``: a scalar expression correlated to the
+        key; ``to_names(value)``: its value → names; *owner_active*: ``User.active``."""
+        self._owner_sql = self._owner_sql.declared(sql, to_names, owner_active)
+        self._forget_apps()
+
+    def permissions_query(self, func: F | None = None, *, to_names: Any = None) -> Any:
+        """``@apikeys.permissions_query`` (or ``(to_names=...)``): :meth:`declare_permissions`."""
+        if func is None:
+            return functools.partial(self.permissions_query, to_names=to_names)
+        self.declare_permissions(func, to_names=to_names)
         return func
 
     def organization_loader(self, func: F) -> F:
@@ -209,10 +233,10 @@ class APIKeys:
         return hot
 
     def _make_hot_path(self, app: Flask) -> HotPath:
-        if self._permissions_loader is None:
+        if self._permissions_loader is None and self._owner_sql.permissions is None:
             raise RuntimeError(
-                "flask-apikeys needs a permissions loader: decorate a function "
-                "with @apikeys.permissions_loader"
+                "flask-apikeys needs a permissions loader: decorate a function with "
+                "@apikeys.permissions_loader (or declare them: @apikeys.permissions_query)"
             )
         cfg = app.config
         with app.app_context():
@@ -224,6 +248,7 @@ class APIKeys:
             prefix=cfg["APIKEYS_PREFIX"],
             pepper=_config.as_pepper(cfg["APIKEYS_PEPPER"]),
             permissions=self._permissions_loader,
+            owner_sql=self._owner_sql,
             organizations=self._organization_loader,
             create_permission=cfg["APIKEYS_CREATE_PERMISSION"],
             manage_permission=cfg["APIKEYS_MANAGE_PERMISSION"],

@@ -338,6 +338,22 @@ def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
+@contextmanager
+def python_permissions(apikeys: Any, loader: Any) -> Iterator[None]:
+    """Inside the block, *apikeys* reads what owners hold with the Python *loader* (the
+    simple path), whatever it declared as SQL."""
+    import dataclasses
+
+    declared, original = apikeys._owner_sql, apikeys._permissions_loader
+    apikeys._owner_sql = dataclasses.replace(declared, permissions=None, to_names=None)
+    apikeys.permissions_loader(loader)
+    try:
+        yield
+    finally:
+        apikeys._owner_sql = declared
+        apikeys.permissions_loader(original)
+
+
 @pytest.fixture
 def host(database_url: str) -> Iterator[Any]:
     """The minimal host of tests/hostapp.py, inside an app context, with two accounts."""

@@ -193,7 +193,7 @@ def test_error_pages_for_people_use_the_site_layout(app: Flask, make_key):
     client = app.test_client()
     key = make_key("bob@acme.test", ["client.read"])
     cases = [
-        (client.get("/no-such-page"), 404, "Not Found"),
+        (client.get("/no-such-page"), 404, "Page not found"),
         (client.post("/"), 405, "Method Not Allowed"),
         (client.get("/settings/api-keys/", headers=bearer(key)), 403, "Forbidden"),
         (client.get("/boom"), 500, "Internal Server Error"),

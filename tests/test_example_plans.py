@@ -52,14 +52,18 @@ def test_a_free_organization_is_told_to_upgrade_on_the_key_pages(
 ) -> None:
     browser.login("dana@bluth.test")
     upgrade = f'{PAID_PLANS} <a href="/plans">Upgrade</a>'
-    index = browser.get("/").text
+    index = browser.get("/").text  # the list's banner
     assert upgrade in index
     assert "Create API key</a>" not in index
     page = browser.get("/new")
     assert page.status_code == 200
-    assert upgrade in page.text and 'aria-disabled="true"' in page.text
+    # One banner with the link, and the form read-only: no field to fill, no button.
+    assert page.text.count(PAID_PLANS) == 1
+    assert '<a class="ak-btn ak-btn-primary" href="/plans">Upgrade</a>' in page.text
+    assert '<fieldset class="ak-form-body" disabled' in page.text
+    assert "Create key</button>" not in page.text
     response = browser.submit("/new", "/new", {"name": "x", "expires": "90d", "access": "read"})
-    assert response.status_code == 400 and PAID_PLANS in response.text
+    assert response.status_code == 403 and response.text.count(PAID_PLANS) == 1
     assert _keys(app) == []
     plans = browser.client.get("/plans")
     assert plans.status_code == 200 and "Bluth Company is on the Free plan." in plans.text
@@ -69,9 +73,9 @@ def test_every_link_on_the_refusal_is_this_sites_plans_page(browser: Browser) ->
     """The link comes from the app, never from the request: a ?next= changes nothing."""
     browser.login("dana@bluth.test")
     page = browser.get("/new?next=https://evil.test/&upgrade=//evil.test").text
-    alert = re.search(r'<p class="ak-alert[^"]*" role="alert">(.*?)</p>', page, re.S)
-    assert alert is not None
-    assert re.findall(r'href="([^"]*)"', alert.group(1)) == ["/plans"]
+    banner = re.search(r'<div class="ak-alert[^"]*ak-banner">(.*?)</div>', page, re.S)
+    assert banner is not None
+    assert re.findall(r'href="([^"]*)"', banner.group(1)) == ["/plans"]
     assert "evil.test" not in page
 
 
@@ -111,23 +115,34 @@ def test_the_team_plan_refuses_custom_scopes_and_chosen_clients(
     browser.login("erin@hooli.test")
     page = browser.get("/new").text
     assert PAID_PLANS not in page  # the form is there: the plan refuses what is chosen
+    # Said before anything is sent: "Choose permissions" and "Only select clients" are
+    # locked, with why and a link to the plans; Read-only, which the plan allows, is the
+    # default.
+    for name, value in (("access", "custom"), ('resources-[^"]*-mode', "only")):
+        radio = re.search(rf'<input[^>]*name="{name}"[^>]*value="{value}"[^>]*>', page)
+        assert radio and "disabled" in radio.group(0), value
+    assert page.count("is available on the Business plan.") == 2
+    assert page.count('<a href="/plans">Compare plans</a>') == 2
+    read = re.search(r'<input[^>]*name="access"[^>]*value="read"[^>]*>', page)
+    assert read and "checked" in read.group(0) and "disabled" not in read.group(0)
+    assert 'name="scopes"' not in page  # no grid of permissions to pick one by one
     custom = browser.submit(
         "/new",
         "/new",
         {"name": "x", "expires": "90d", "access": "custom", "scopes": ["invoice.read"]},
     )
     assert custom.status_code == 400
-    assert "choosing permissions one by one is available on the Business plan" in custom.text
+    assert "Choosing permissions one by one is available on the Business plan." in custom.text
     with app.app_context():
         erin = _user("erin@hooli.test")
         org_id = erin.memberships[0].organization_id
         client_id = db.session.scalar(sa.select(Client.id).where(Client.organization_id == org_id))
-        with pytest.raises(RequestRefused, match="limiting a key to some clients"):
+        with pytest.raises(RequestRefused, match="Limiting a key to some clients"):
             apikeys.service.keys.issue(
                 erin, "x", [], full_access=True, resources={"client": [client_id]}
             )
         key = apikeys.service.keys.issue(erin, "x", [], full_access=True).key
-        with pytest.raises(RequestRefused, match="limiting a key to some clients"):
+        with pytest.raises(RequestRefused, match="Limiting a key to some clients"):
             apikeys.service.resources.set_resources(key, {"client": [client_id]}, actor=erin)
         assert key.resources is None
 

@@ -137,12 +137,27 @@ def test_every_mcp_tool_sees_only_the_keys_clients(client: Any, acme: Any) -> No
     pytest.importorskip("mcp", reason="the mcp extra is not installed")
     limited, wayne, ids = acme["limited"], acme["wayne"], acme["ids"]
     tools = {tool.name for tool in _mcp(client, limited, "tools/list", {}).tools}
-    assert tools == {"list_clients", "list_invoices", "create_invoice"}  # every tool: below
+    assert tools == {  # every tool: below
+        "list_clients",
+        "list_invoices",
+        "search_invoices",
+        "get_invoice",
+        "create_invoice",
+    }
 
     clients = _call(client, limited, "list_clients").structured_content["result"]
     assert [c["id"] for c in clients] == [wayne]
     invoices = _call(client, limited, "list_invoices").structured_content["result"]
     assert len(invoices) == 2 and {i["client"]["id"] for i in invoices} == {wayne}
+    found = _call(client, limited, "search_invoices").structured_content["invoices"]
+    assert sorted(i["id"] for i in found) == sorted(i["id"] for i in invoices)
+    search = {"name": "search_invoices", "arguments": {"client": "stark"}}
+    stark = _mcp(client, limited, "tools/call", search).structured_content
+    assert stark == {"invoices": [], "more": False}
+    everyones = _call(client, acme["unlimited"], "list_invoices").structured_content["result"]
+    for invoice in everyones:
+        got = _call(client, limited, "get_invoice", invoice_id=invoice["id"])
+        assert got.is_error is (invoice["client"]["id"] != wayne), invoice
 
     made = _call(client, limited, "create_invoice", client_id=wayne, amount_cents=700)
     assert not made.is_error and made.structured_content["client"]["id"] == wayne

@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from flask_apikeys import parse_key
-from flask_apikeys.db.lookup import KeyLookup
+from flask_apikeys.db.lookup import KeyLookup, key_select
 from flask_apikeys.db.models import utcnow
-from tests.conftest import bearer
+from tests.conftest import bearer, python_permissions
 from tests.statements import lookups, recorded_statements, version_checks
 
 
@@ -142,8 +142,42 @@ def test_a_view_that_needs_only_the_scopes_never_opens_a_session(app: Flask, mak
     assert response.json == {"name": "test key", "attached": True}
 
 
+def test_key_and_owner_are_loaded_only_when_a_view_asks(app: Flask, make_key: Any) -> None:
+    """No ORM object on the path: ``.key`` and ``.owner`` cost one query each, the
+    first time a view asks (``Session.get``), and none when it does not."""
+    from example_app import db
+    from flask_apikeys import current_key, require_key
+
+    @app.get("/v1/test-objects/<what>")
+    @require_key()
+    def objects(what: str) -> Any:
+        with recorded_statements() as statements:
+            if what in ("key", "both", "twice"):
+                assert current_key.key.name == "test key"
+                assert current_key.key in db.session
+            if what in ("owner", "both", "twice"):
+                assert current_key.owner.email == "bob@acme.test"
+                assert current_key.owner in db.session
+            if what == "twice":
+                assert current_key.key is current_key.key
+                assert current_key.owner is current_key.key.owner
+        return {"queries": len(statements), "record": repr(current_key)}
+
+    client = app.test_client()
+    secret = make_key("bob@acme.test", ["client.read"])
+    counts = {}
+    for what in ("none", "key", "owner", "both", "twice"):
+        with recorded_statements() as statements:
+            response = client.get(f"/v1/test-objects/{what}", headers=bearer(secret))
+        assert response.status_code == 200, response.text
+        counts[what] = response.json["queries"]
+        assert len(lookups(statements, "users")) <= 1 + counts[what]
+    assert counts == {"none": 0, "key": 1, "owner": 1, "both": 2, "twice": 2}
+
+
 def test_a_permissions_loader_that_lazy_loads_still_works(app: Flask, make_key: Any) -> None:
-    """A loader reading a relationship not loaded with the owner gets attached objects."""
+    """The simple path: a Python loader gets the owner, loaded in the lookup's SELECT;
+    what it reads beyond that is loaded in the request's session."""
     from sqlalchemy.orm import relationship
 
     from example_app import apikeys
@@ -155,21 +189,16 @@ def test_a_permissions_loader_that_lazy_loads_still_works(app: Flask, make_key: 
             "test_lazy_organizations",
             relationship(Organization, secondary="memberships", lazy="select", viewonly=True),
         )
-    original = apikeys._permissions_loader
-    assert original is not None
     seen: list[set[str]] = []
 
     def lazy_loader(user: Any, organization_id: Any) -> Any:
         seen.append({org.name for org in user.test_lazy_organizations})  # a lazy load
-        return original(user, organization_id)
+        return user.permissions_in(organization_id)
 
-    apikeys.permissions_loader(lazy_loader)
-    try:
-        client = app.test_client()
-        secret = make_key("bob@acme.test", ["client.read"])
+    client = app.test_client()
+    secret = make_key("bob@acme.test", ["client.read"])
+    with python_permissions(apikeys, lazy_loader):
         statuses = [client.get("/v1/clients", headers=bearer(secret)).status_code for _ in range(3)]
-    finally:
-        apikeys.permissions_loader(original)
     assert statuses == [200, 200, 200]
     assert seen and all(names == {"Acme"} for names in seen)
 
@@ -213,6 +242,10 @@ def sqlite_lookup(tmp_path: Path) -> Iterator[tuple[KeyLookup, sa.Engine, Any, s
     )
     models = hostapp.apikeys.models
     hostapp.db.metadata.create_all(engine)
+    keys = models.APIKey.__table__.c
+    statement = key_select(
+        models, {"id": keys.id, "name": keys.name, "revoked_at": keys.revoked_at}
+    )
     with Session(engine) as session:
         owner = hostapp.Account(email="ann@example.test")
         session.add(owner)
@@ -226,11 +259,24 @@ def sqlite_lookup(tmp_path: Path) -> Iterator[tuple[KeyLookup, sa.Engine, Any, s
         )
         session.add(key)
         session.commit()
-        yield KeyLookup(session, models), engine, models, "h" * 64
+        yield KeyLookup(session, models, statement), engine, models, "h" * 64
     engine.dispose()
 
 
-def test_sqlite_reuses_a_key_only_while_nothing_was_written(
+def test_the_lookup_reads_only_the_declared_columns(
+    sqlite_lookup: tuple[KeyLookup, sa.Engine, Any, str],
+) -> None:
+    lookup, _, _, key_hash = sqlite_lookup
+    with recorded_statements() as statements:
+        row = lookup.find(key_hash)
+    assert list(lookup.statement.selected_columns.keys()) == ["id", "name", "revoked_at"]
+    assert row is not None and row.name == "k" and len(row) == 3
+    (select,) = lookups(statements)
+    assert "api_key_policies" not in select  # no column of it: not joined
+    assert select.count(" AS ") == 3
+
+
+def test_sqlite_reuses_a_row_only_while_nothing_was_written(
     sqlite_lookup: tuple[KeyLookup, sa.Engine, Any, str], tmp_path: Path
 ) -> None:
     lookup, engine, models, key_hash = sqlite_lookup
@@ -305,3 +351,50 @@ def _statement(span: Any) -> str:
     spans of opening a connection)."""
     attributes = span.attributes
     return str(attributes.get("db.statement") or attributes.get("db.query.text") or "")
+
+
+def test_a_connection_the_database_dropped_is_retried_once(database_url: str) -> None:
+    """The lookup is a read: on a pooled connection PostgreSQL terminated, it runs again
+    on a fresh one (no ``pool_pre_ping`` here), and the request is served."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("terminates PostgreSQL backends")
+    import uuid
+
+    from tests import hostapp
+
+    name = f"apikeys-lookup-{uuid.uuid4().hex[:12]}"
+    app = hostapp.create_app(f"{database_url}&application_name={name}")
+    admin = sa.create_engine(database_url)
+    disconnects: list[bool] = []
+    try:
+        with app.app_context():
+            hostapp.db.create_all()
+            ann = hostapp.Account(email="ann@example.test")
+            hostapp.db.session.add(ann)
+            hostapp.db.session.commit()
+            hostapp.PERMISSIONS["ann@example.test"] = {"api_key.create", "doc.read"}
+            secret = hostapp.apikeys.service.keys.issue(ann, "x", ["doc.read"]).secret
+            engine = hostapp.db.engine
+            hostapp.db.session.remove()
+        sa.event.listen(engine, "handle_error", lambda ctx: disconnects.append(ctx.is_disconnect))
+        client = app.test_client()
+        statuses = [client.get("/any", headers=bearer(secret)).status_code]
+        for _ in range(3):
+            with admin.connect() as conn:
+                killed = conn.execute(
+                    sa.text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE application_name = :name AND datname = current_database()"
+                    ),
+                    {"name": name},
+                ).scalar_one()
+            assert killed >= 1
+            statuses.append(client.get("/any", headers=bearer(secret)).status_code)
+        assert statuses == [200] * 4
+        assert disconnects and all(disconnects)  # seen, and each time a dropped connection
+    finally:
+        with app.app_context():
+            hostapp.apikeys.flush_usage(app)
+            hostapp.db.session.remove()
+            hostapp.db.engine.dispose()
+        admin.dispose()

@@ -90,13 +90,14 @@ def test_the_policy_form_refuses_bad_input_and_posts_without_a_token(
     assert policy_events_of(app) == []
 
 
-def test_the_create_form_offers_only_the_organizations_expiries(app: Flask, bob: Browser) -> None:
+def test_the_create_form_locks_what_the_organization_refuses(app: Flask, bob: Browser) -> None:
     set_rules(app, max_lifetime_days=30, allowed_permissions=["client.read"])
     page = bob.get("/new").text
-    assert 'value="30d"' in page
-    for longer in ("90d", "1y", "never"):
-        assert f'value="{longer}"' not in page
-    assert "must expire within 30 days" in page
+    assert re.search(r'<input[^>]*checked[^>]*value="30d"', page)  # the default: allowed
+    for longer in ("90d", "1y", "never"):  # shown, locked, with why
+        tag = re.search(rf'<input[^>]*value="{longer}"[^>]*>', page)
+        assert tag and "disabled" in tag.group(0), longer
+    assert "Acme\u2019s key policy: keys expire within 30 days." in page
     assert 'value="invoice.read"' in page and 'id="scope-invoice-read"' in page
     tag = page[page.rindex("<input", 0, page.index('id="scope-invoice-read"')) :]
     assert "disabled" in tag[: tag.index(">")]  # not grantable in this organization

@@ -119,9 +119,11 @@ def test_the_status_is_the_one_sent(quiet_app: Flask, client: FlaskClient, make_
     ]
 
 
-def test_refused_keys_and_requests_without_a_key_are_not_logged(
+def test_refusals_of_a_found_key_are_logged_unknown_keys_and_no_key_are_not(
     quiet_app: Flask, client: FlaskClient, make_key: Any
 ) -> None:
+    """A key's owner wants to see the calls it was refused (rate limit, revoked, allowlist);
+    a request with no key, or one that names no key, belongs to no one."""
     from example_app import apikeys
 
     secret = make_key("bob@acme.test", ["client.read"], rate_limit="1/minute")
@@ -134,13 +136,18 @@ def test_refused_keys_and_requests_without_a_key_are_not_logged(
         client.get("/v1/clients", headers=bearer(secret)).status_code,  # rate limited
         client.get("/v1/clients", headers=bearer(revoked)).status_code,
         client.get("/v1/clients", headers=bearer(office)).status_code,
-        client.get("/v1/clients", headers=bearer(secret[:-1] + "x")).status_code,
+        client.get("/v1/clients", headers=bearer(secret[:-1] + "x")).status_code,  # no key
         client.get("/v1/clients").status_code,
         client.get("/login").status_code,  # no key at all
     ]
     assert statuses == [200, 429, 401, 403, 401, 401, 200]
-    assert _flush(quiet_app) == 1
-    assert [(r.key_id, r.status) for r in _rows(quiet_app)] == [(_key_id(quiet_app, secret), 200)]
+    assert _flush(quiet_app) == 4
+    assert [(r.key_id, r.status) for r in _rows(quiet_app)] == [
+        (_key_id(quiet_app, secret), 200),
+        (_key_id(quiet_app, secret), 429),
+        (_key_id(quiet_app, revoked), 401),
+        (_key_id(quiet_app, office), 403),
+    ]
 
 
 def test_query_strings_are_never_stored_and_paths_are_cleaned(host: Any) -> None:

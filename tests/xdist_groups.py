@@ -31,10 +31,12 @@ _GROUPS = {
     "tests/test_quota_redis.py": "redis",
     "tests/servers/test_quota_servers.py": "redis",
     "tests/servers/test_redis_outage.py": "redis",
+    "tests/servers/test_dropped_connections.py": "redis",
     "tests/servers/": "servers",
     "tests/browser/": "browser",
     "tests/mcp/": "",  # "" = the module
     "tests/test_packaging.py": "packaging",
+    "tests/pages/test_scale.py": "",  # 50,000 keys, filled once for the module
 }
 
 # Roughly how long a test takes (seconds, on a busy 2-core machine), by node id prefix;
@@ -48,8 +50,10 @@ _SECONDS = {
     "tests/servers/test_server_models.py": 12.0,
     "tests/servers/": 10.0,
     "tests/test_docs_migrations.py": 8.0,
+    "tests/pages/test_scale.py": 6.0,
     "tests/test_cli.py::test_the_real_flask_command": 8.0,
     "tests/browser/": 5.0,
+    "tests/pages/test_snippets_run.py::test_go": 6.0,  # go run compiles first
     "tests/mcp/": 1.0,
 }
 _QUICK = 0.3

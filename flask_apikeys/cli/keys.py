@@ -150,7 +150,7 @@ def revoke_command(display_prefix: str, reason: str | None) -> None:
     """Revoke a key now, for every process and host."""
     service = cli_service()
     key = find_key(service, display_prefix)
-    if service.keys.revoke(key, reason=reason or "revoked by operator"):
+    if service.keys.revoke(key, reason=reason):
         click.echo(f"Revoked {key.display_prefix}.", err=True)
     else:
         click.echo(f"{key.display_prefix} was already revoked.", err=True)
@@ -305,7 +305,11 @@ KEY_LINES = (
         order=850,
         label="Revoked",
         text=lambda key, _: (
-            f"{format_when(key.revoked_at)} ({key.revoked_reason})" if key.revoked_at else "-"
+            "-"
+            if not key.revoked_at
+            else f"{format_when(key.revoked_at)} ({key.revoked_reason})"
+            if key.revoked_reason
+            else format_when(key.revoked_at)
         ),
         fields=lambda key, _: {
             "revoked": format_when(key.revoked_at),

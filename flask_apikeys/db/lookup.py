@@ -1,132 +1,153 @@
-"""The one SELECT of the hot path: a key, its owner and its organization's policy, by hash.
+"""The one SELECT of the hot path: a key's row, by hash, on a borrowed connection.
 
-Each lookup borrows a connection from the engine's pool and gives it back before it
-returns, so it holds nothing between requests and is correct under any WSGI server:
-a thread per request (``flask run``), gunicorn's sync, gthread and gevent workers,
-waitress. It runs the ORM statement through a short-lived :class:`~sqlalchemy.orm.Session`
-on that connection, so engine events (SQL logging, OpenTelemetry, Sentry) see it.
+:func:`key_select` composes the statement once per app from the columns the checks
+declare (``api_keys ⋈ users``, ``⟕`` the organization's policy when a column reads it);
+:class:`KeyLookup` runs it on a connection borrowed from the engine's pool and given
+back before it returns, so it holds nothing between requests under any WSGI server,
+and engine events (SQL logging, OpenTelemetry, Sentry) see it. The row is a Core row:
+no ORM object is built, unless the host's Python loaders need the owner (then the
+owner comes in the same SELECT, through a short-lived ``Session``).
 
-The key and its owner come back *detached*, with their columns and whatever the user
-model loads eagerly (e.g. memberships): the checks only read those.
-:class:`~flask_apikeys.VerifiedKey` merges them into the request's session when a view
-asks for ``current_key.key`` or ``current_key.owner``.
+* **Database servers** — the connection is in autocommit mode: one round trip, without
+  ``BEGIN`` and ``ROLLBACK`` around it. A connection the server dropped (a restart, a
+  failover, an idle timeout) is retried once, on a fresh one.
+* **SQLite in a file** — ``PRAGMA data_version`` changes whenever another connection
+  commits, ``schema_version`` with any schema change, and the driver's
+  ``total_changes`` whenever this connection writes a row. While all three hold since a
+  key's row was read *on this same connection*, the row is what a SELECT would return,
+  so it is used again (every check still judges it afresh, at this request's time).
+* **SQLite in memory** — one connection is the whole database and the request's
+  session holds it, so the lookup runs in the request's session.
 
-Per database:
-
-* **PostgreSQL and other servers** — the connection is in autocommit mode, so the
-  lookup is one round trip: the SELECT, without ``BEGIN`` and ``ROLLBACK`` around it.
-* **SQLite in a file** — SQLite's ``PRAGMA data_version`` changes whenever another
-  connection commits, its ``schema_version`` with any schema change, and the
-  driver's ``total_changes`` whenever this connection writes a row.
-  While both are unchanged since a key was read *on this same connection*, the rows are
-  still what a SELECT would return, so the objects read then are handed out again
-  (validity, expiry and permissions are still judged afresh on every request). Anything
-  committed anywhere — a revocation, a deactivated owner, a changed policy — makes the
-  next lookup read the rows again.
-* **SQLite in memory** — one connection is the whole database and the request's session
-  holds it, so the lookup runs in the request's session.
-
-Layer 3: SQLAlchemy only, no Flask.
+Layer 2: SQLAlchemy only.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, contains_eager, scoped_session
+from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
-from .models import APIKeyMixin
 from .schema import Models
 
-__all__ = ["KeyLookup"]
-
-#: Where a SQLite connection keeps the keys it read (``Connection.info`` lives as long
-#: as the driver's connection does).
-_KNOWN = "flask_apikeys.known_keys"
-_KNOWN_PER_CONNECTION = 256
+__all__ = ["KeyLookup", "key_select"]
 
 
-@dataclass(frozen=True)
-class _Known:
-    """A key read on one SQLite connection, and that connection's state then."""
-
-    version: tuple[int, int, int]
-    key: APIKeyMixin
+def key_select(
+    models: Models, columns: Mapping[str, sa.ColumnElement[Any]], *, with_owner: bool = False
+) -> sa.Select[Any]:
+    """``SELECT <columns> FROM api_keys JOIN users [LEFT JOIN policies] WHERE key_hash
+    = :key_hash``, each column labelled with its name; *with_owner*: the owner entity
+    first (for Python loaders that need the object)."""
+    keys = models.APIKey.__table__
+    owner_pk: sa.Column[Any] = sa.inspect(models.User).primary_key[0]
+    source: sa.FromClause = keys.join(owner_pk.table, keys.c.owner_id == owner_pk)
+    labelled = [expression.label(name) for name, expression in columns.items()]
+    if models.APIKeyPolicy is not None:
+        policies = models.APIKeyPolicy.__table__
+        if policies in sa.select(*labelled).columns_clause_froms:
+            source = source.outerjoin(
+                policies, policies.c.organization_id == keys.c.organization_id
+            )
+    entities = [models.User] if with_owner else []
+    return (
+        sa.select(*entities, *labelled)
+        .select_from(source)
+        .where(keys.c.key_hash == sa.bindparam("key_hash"))
+    )
 
 
 class KeyLookup:
-    """``find(key_hash)``: the key with its owner, or ``None``, in one SELECT.
+    """``find(key_hash)``: the row of *statement* (from :func:`key_select`) for a key,
+    or ``None``.
 
     *session* is the host's (scoped) session: its bind for the key model, asked for
-    once, is the engine the lookup borrows connections from.
+    once, is the engine the lookup borrows connections from. *with_owner*: the
+    statement selects the owner entity (an ORM object, detached once returned).
     """
 
-    def __init__(self, session: Session | scoped_session[Session], models: Models) -> None:
-        APIKey, User = models.APIKey, models.User
-        user_pk = sa.inspect(User).primary_key[0].key
-        self.statement = (
-            sa.select(APIKey)
-            .join(User, APIKey.owner_id == getattr(User, user_pk))
-            .options(contains_eager(APIKey.owner))
-            .where(APIKey.key_hash == sa.bindparam("key_hash"))
-        )
-        if models.APIKeyPolicy is not None:  # the organization's policy, in the same SELECT
-            self.statement = self.statement.outerjoin(APIKey.organization_policy).options(
-                contains_eager(APIKey.organization_policy)
-            )
-        # In the request's session: never serve its stale copy of a revoked key.
-        self._in_session_statement = self.statement.execution_options(populate_existing=True)
+    def __init__(
+        self,
+        session: Session | scoped_session[Session],
+        models: Models,
+        statement: sa.Select[Any],
+        *,
+        with_owner: bool = False,
+    ) -> None:
+        self.statement = statement
+        self.with_owner = with_owner
         self._session = session
-        self._mapper = sa.inspect(APIKey)
-        self._where: _Source | None = None
+        self._mapper = sa.inspect(models.APIKey)
+        self._engine: sa.Engine | None = None
+        self._in_session: bool | None = None
+        self._versioned = False
+        #: Where this lookup keeps its rows in a SQLite connection's ``info``.
+        self._known = (_KNOWN, object())
 
-    def find(self, key_hash: str) -> APIKeyMixin | None:
-        """The key for *key_hash* with its owner loaded, or ``None``.
+    def find(self, key_hash: str) -> sa.Row[Any] | None:
+        """The key's row, or ``None`` when no key has *key_hash*."""
+        params = {"key_hash": key_hash}
+        engine = self._engine
+        if engine is None:
+            if self._in_session is None:
+                self._choose_engine()
+            if self._in_session:
+                # In the request's session: never serve its stale copy of the owner.
+                statement = self.statement.execution_options(populate_existing=True)
+                return _one(self._session.execute(statement, params), self.with_owner)
+            engine = self._engine
+            assert engine is not None
+        try:
+            with engine.connect() as connection:
+                return self._select(connection, params)
+        except sa.exc.DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        # The database dropped the pooled connection (SQLAlchemy invalidated it, and the
+        # pool's older ones): once more, on a fresh connection.
+        with engine.connect() as connection:
+            return self._select(connection, params)
 
-        The key is detached from every session, unless the database is SQLite in memory
-        (then it is in the request's session).
-        """
-        source = self._source()
-        if source.engine is None:
-            return (
-                self._session.execute(self._in_session_statement, {"key_hash": key_hash})
-                .unique()
-                .scalar_one_or_none()
-            )
-        with source.engine.connect() as connection:
-            if not source.versioned:
-                return self._select(connection, key_hash)
-            version = _sqlite_version(connection)
-            known: dict[str, _Known] = connection.info.setdefault(_KNOWN, {})
-            seen = known.get(key_hash)
-            if seen is not None and seen.version == version:
-                return seen.key
-            key = self._select(connection, key_hash)
-            if key is None:
-                known.pop(key_hash, None)
-            else:
-                if len(known) >= _KNOWN_PER_CONNECTION:
-                    known.clear()
-                known[key_hash] = _Known(version, key)
-            return key
+    def _select(self, connection: sa.Connection, params: dict[str, Any]) -> sa.Row[Any] | None:
+        if self._versioned:
+            return self._select_unless_known(connection, params)
+        return self._run(connection, params)
 
-    def _select(self, connection: sa.Connection, key_hash: str) -> APIKeyMixin | None:
+    def _select_unless_known(
+        self, connection: sa.Connection, params: dict[str, Any]
+    ) -> sa.Row[Any] | None:
+        key_hash = params["key_hash"]
+        version = _sqlite_version(connection)
+        known: dict[str, _Known] = connection.info.setdefault(self._known, {})
+        seen = known.get(key_hash)
+        if seen is not None and seen.version == version:
+            return seen.row
+        row = self._run(connection, params)
+        if row is None:
+            known.pop(key_hash, None)
+        else:
+            if len(known) >= _KNOWN_PER_CONNECTION:
+                known.clear()
+            known[key_hash] = _Known(version, row)
+        return row
+
+    def _run(self, connection: sa.Connection, params: dict[str, Any]) -> sa.Row[Any] | None:
+        if not self.with_owner:
+            return connection.execute(self.statement, params).one_or_none()
         with Session(bind=connection) as session:
-            key: APIKeyMixin | None = (
-                session.execute(self.statement, {"key_hash": key_hash})
-                .unique()
-                .scalar_one_or_none()
-            )
-        return key  # detached by the session's close, everything it loaded kept
+            # Detached by the session's close, with everything it loaded.
+            return _one(session.execute(self.statement, params), True)
 
-    def _source(self) -> _Source:
-        if self._where is None:
-            bind = self._session.get_bind(mapper=self._mapper)
-            self._where = _Source.of(bind if isinstance(bind, sa.Engine) else bind.engine)
-        return self._where
+    def _choose_engine(self) -> None:
+        bind = self._session.get_bind(mapper=self._mapper)
+        source = _Source.of(bind if isinstance(bind, sa.Engine) else bind.engine)
+        self._engine, self._in_session = source.engine, source.engine is None
+        self._versioned = source.versioned
 
 
 @dataclass(frozen=True)
@@ -135,24 +156,36 @@ class _Source:
 
     #: Where connections come from; ``None``: use the request's session.
     engine: sa.Engine | None
-    #: SQLite in a file: reuse keys while the connection's data version holds.
-    versioned: bool
+    #: SQLite in a file: reuse rows while the connection's data version holds.
+    versioned: bool = False
 
     @classmethod
     def of(cls, engine: sa.Engine) -> _Source:
         if engine.dialect.name != "sqlite":
-            return cls(engine.execution_options(isolation_level="AUTOCOMMIT"), False)
+            return cls(engine.execution_options(isolation_level="AUTOCOMMIT"))
         if isinstance(engine.pool, StaticPool | SingletonThreadPool):
-            return cls(None, False)  # in memory: the session's connection is the database
+            return cls(None)  # in memory: the session's connection is the database
         # The standard library's driver says how many rows its connection changed.
         return cls(engine, engine.dialect.driver == "pysqlite")
 
 
+#: Where a SQLite connection keeps the rows each lookup read (``Connection.info`` lives
+#: as long as the driver's connection does).
+_KNOWN = "flask_apikeys.known_keys"
+_KNOWN_PER_CONNECTION = 256
 #: Moves with every commit of another connection, and with any schema change.
 _VERSION_SQL = (
     "SELECT (SELECT data_version FROM pragma_data_version()),"
     " (SELECT schema_version FROM pragma_schema_version())"
 )
+
+
+@dataclass(frozen=True)
+class _Known:
+    """A key's row read on one SQLite connection, and that connection's state then."""
+
+    version: tuple[int, int, int]
+    row: sa.Row[Any]
 
 
 def _sqlite_version(connection: sa.Connection) -> tuple[int, int, int]:
@@ -163,3 +196,15 @@ def _sqlite_version(connection: sa.Connection) -> tuple[int, int, int]:
     driver = connection.connection.driver_connection
     own_writes = driver.total_changes if isinstance(driver, sqlite3.Connection) else -1
     return int(data_version), int(schema_version), int(own_writes)
+
+
+def _one(result: sa.Result[Any], with_owner: bool) -> sa.Row[Any] | None:
+    if not with_owner:
+        return result.one_or_none()
+    # The owner's joined eager loads (a collection) may make several rows of one key.
+    rows = result.unique(_owner_of).all()
+    return rows[0] if rows else None
+
+
+def _owner_of(row: sa.Row[Any]) -> Any:
+    return row[0]

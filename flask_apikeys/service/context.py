@@ -23,6 +23,7 @@ from ..db.schema import Models
 from ..keys import format as keyformat
 from ..keys.drafts import KeyDraft, policy_with_draft
 from ..keys.network import storable_address
+from .pipeline import KeyCheck, KeyField, KeyPermissionLimit, OwnerSQL
 from .validation import RequestRefused
 
 __all__ = [
@@ -78,10 +79,8 @@ class NewKey:
 NewKeyCheck = Callable[[NewKey], None]
 #: ``hook(new_key, key)``: write what a feature keeps of a key just added (same transaction).
 CreatedHook = Callable[[NewKey, APIKeyMixin], None]
-#: ``limit(key)`` or ``limit(organization_id)``: the permissions allowed, ``None``: any.
+#: ``limit(organization_id)``: the permissions a new key may hold, ``None``: any.
 PermissionLimit = Callable[[Any], "frozenset[str] | None"]
-#: ``check(key, now)``: refuse a presented key (raise ``AuthenticationFailed``).
-KeyCheck = Callable[[APIKeyMixin, dt.datetime], None]
 #: ``clause(now, organization_id)``: keys held back although not revoked or expired.
 HeldBackClause = Callable[[dt.datetime, Any], "sa.ColumnElement[bool] | None"]
 
@@ -96,12 +95,14 @@ class ExtensionPoints:
     check_new_key: list[NewKeyCheck] = field(default_factory=list)
     #: After the key's row is added, before the commit.
     key_created: list[CreatedHook] = field(default_factory=list)
-    #: Permissions a key may use now, by key (per request).
-    key_permission_limits: list[PermissionLimit] = field(default_factory=list)
+    #: Permissions a key may use now, from its row (per request).
+    key_permission_limits: list[KeyPermissionLimit] = field(default_factory=list)
     #: Permissions a new key may hold, by organization (at creation).
     grant_limits: list[PermissionLimit] = field(default_factory=list)
     #: Checks on a presented key after revocation and expiry, before its owner's.
     key_checks: list[KeyCheck] = field(default_factory=list)
+    #: What the verified key carries besides its scopes (resources, quota, ...).
+    key_fields: list[KeyField] = field(default_factory=list)
     #: Keys that authenticate no more although neither revoked nor expired (lists).
     held_back: list[HeldBackClause] = field(default_factory=list)
 
@@ -111,7 +112,8 @@ class ServiceContext:
 
     *session* is a SQLAlchemy session (Flask-SQLAlchemy's ``db.session`` works);
     *permissions* gives what a user holds in an organization (``None`` for keys
-    without one); *organizations* gives the organizations a user belongs to.
+    without one), or *owner_sql* declares it as SQL (:class:`~.pipeline.OwnerSQL`);
+    *organizations* gives the organizations a user belongs to.
     """
 
     def __init__(
@@ -120,7 +122,8 @@ class ServiceContext:
         models: Models,
         *,
         prefix: str,
-        permissions: PermissionsLoader,
+        permissions: PermissionsLoader | None = None,
+        owner_sql: OwnerSQL | None = None,
         organizations: OrganizationsLoader | None = None,
         pepper: bytes | None = None,
         create_permission: str = "api_key.create",
@@ -144,7 +147,11 @@ class ServiceContext:
         self.max_lifetime = max_lifetime
         self.creation_policy = policy_with_draft(creation_policy)
         self.clock = clock
+        if permissions is None and (owner_sql is None or owner_sql.permissions is None):
+            raise TypeError("give a permissions loader, or declare the permissions as SQL")
         self._permissions = permissions
+        #: What the host declared of its users as SQL (the lookup's fast path).
+        self.owner_sql = owner_sql or OwnerSQL()
         self._organizations = organizations
         self._on_event = on_event
         #: The attribute of the user model that holds its primary key.
@@ -177,9 +184,24 @@ class ServiceContext:
         """Whether *user* may still use keys (``user.is_active``; true when absent)."""
         return bool(getattr(user, "is_active", True))
 
+    @property
+    def permissions_need_owner(self) -> bool:
+        """Whether the owner's permissions come from a Python loader (of the object)."""
+        return self.owner_sql.permissions is None
+
     def permissions_of(self, user: Any, organization_id: Any = None) -> frozenset[str]:
-        """What *user* holds in *organization_id* now, as the host's loader says."""
-        return frozenset(self._permissions(user, organization_id))
+        """What *user* holds in *organization_id* now: the host's loader says, or its
+        declared SQL (one query)."""
+        if self._permissions is not None:
+            return frozenset(self._permissions(user, organization_id))
+        declared = self.owner_sql
+        assert declared.permissions is not None
+        owner_pk = sa.inspect(self.models.User).primary_key[0]
+        expression = declared.permissions(
+            sa.literal(self.user_id(user), owner_pk.type),
+            sa.literal(organization_id, self.models.organization_type),
+        )
+        return declared.names(self.session.scalar(sa.select(expression)))
 
     def organizations_of(self, user: Any) -> list[Organization]:
         if self._organizations is None:
@@ -255,19 +277,15 @@ class ServiceContext:
                 return refusal if isinstance(refusal, str) else str(refusal)
         return None
 
-    def effective_scopes(self, key: APIKeyMixin, owner: Any) -> frozenset[str]:
-        """Key scopes ∩ what the owner holds now; full access is the latter. Sensitive
-        permissions only when opted in and chosen by name, never through full access."""
-        held = self.permissions_of(owner, key.organization_id)
-        if key.full_access:
-            scopes = frozenset(p for p in held if not self.is_sensitive(p))
-        else:
-            scopes = frozenset(p for p in held.intersection(key.scopes or ()) if self.may_hold(p))
-        for limit in self.extensions.key_permission_limits:
-            allowed = limit(key)
-            if allowed is not None:
-                scopes &= allowed
-        return scopes
+    def effective_scopes(
+        self, held: frozenset[str], scopes: Iterable[str] | None, full_access: bool
+    ) -> frozenset[str]:
+        """A key's *scopes* ∩ what its owner holds now (*held*); full access is the
+        latter. Sensitive permissions only when opted in and chosen by name, never
+        through full access. (Organization limits apply on top: the verifier's.)"""
+        if full_access:
+            return frozenset(p for p in held if not self.is_sensitive(p))
+        return frozenset(p for p in held.intersection(scopes or ()) if self.may_hold(p))
 
     def may_change(self, key: APIKeyMixin, actor: Any) -> bool:
         """Owners, admins of the key's organization and operators (no actor) may."""

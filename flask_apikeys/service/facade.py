@@ -35,7 +35,7 @@ class KeyService:
     ``service.context``        settings, the host's loaders, who holds what
     ``service.keys``           issue, rotate, revoke, rename (:mod:`.lifecycle`)
     ``service.queries``        lists, filters, pages, events, usage (:mod:`.queries`)
-    ``service.listing``        sortable orders and rotation links for the pages
+    ``service.listing``        keyset pages, counts, policy marks, rotation links
     ``service.verifier``       a presented secret → a ``VerifiedKey`` (:mod:`.verify`)
     ``service.resources``      keys limited to chosen resources of the host
     ``service.quotas``         quotas per day, month or in total

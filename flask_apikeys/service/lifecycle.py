@@ -22,6 +22,7 @@ from .context import NewKey, ServiceContext
 from .queries import KeyQueries
 from .validation import (
     RequestRefused,
+    check_expiry,
     clean_name,
     clean_reason,
 )
@@ -108,7 +109,7 @@ class KeyLifecycle:
         if refusal is not None:
             raise RequestRefused(refusal)
         new.scopes = self.chosen_scopes(held, scopes, full_access, owner=None if actor else owner)
-        self.check_expiry(expires_at, new.now)
+        check_expiry(expires_at, new.now, ctx.max_lifetime)
         for check in ctx.extensions.check_new_key:
             check(new)
         return self.create(new)
@@ -202,7 +203,7 @@ class KeyLifecycle:
         if key.revoked_at is not None and key.revoked_at <= now:
             return False
         key.revoked_at = now
-        key.revoked_reason = reason or "revoked"
+        key.revoked_reason = reason  # None when none was given: pages then say nothing
         key.revoked_by_id = self.context.actor_id(actor)
         self.context.record_event(key, "revoked", actor, ip, now, reason=reason)
         self.context.session.commit()
@@ -328,24 +329,6 @@ class KeyLifecycle:
             raise RequestRefused("Choose at least one permission.", field="scopes")
         return sorted(chosen)
 
-    def check_expiry(self, expires_at: dt.datetime | None, now: dt.datetime) -> None:
-        """Refuse an expiry in the past, without a time zone, or past ``max_lifetime``."""
-        max_lifetime = self.context.max_lifetime
-        if expires_at is None:
-            if max_lifetime is not None:
-                raise RequestRefused(
-                    f"Keys must expire within {max_lifetime.days} days.", field="expires"
-                )
-            return
-        if expires_at.tzinfo is None:
-            raise RequestRefused("The expiry needs a time zone.", field="expires")
-        if expires_at <= now:
-            raise RequestRefused("The expiry must be in the future.", field="expires")
-        if max_lifetime is not None and expires_at > now + max_lifetime + dt.timedelta(days=1):
-            raise RequestRefused(
-                f"Keys must expire within {max_lifetime.days} days.", field="expires"
-            )
-
     def create(self, new: NewKey, *, commit: bool = True) -> IssuedKey:
         """Write *new* (checked already), its ``created`` event and what the features'
         ``key_created`` hooks add; commit and tell the listener unless *commit* is false."""
@@ -377,7 +360,8 @@ class KeyLifecycle:
         ctx.session.flush()
         details: dict[str, Any] = {
             "scopes": "full access" if new.full_access else new.scopes,
-            "expires_at": new.expires_at.isoformat() if new.expires_at else None,
+            "expires_at": new.expires_at.isoformat() if new.expires_at else "never",
+            "resources": rotated_from.resources if rotated_from else new.options.get("resources"),
         }
         if rotated_from is not None:
             details["rotated_from"] = rotated_from.display_prefix

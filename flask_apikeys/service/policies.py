@@ -11,8 +11,8 @@ An admin of an organization (``api_key.manage``) or an operator sets them with
   expiry is refused as expired, and its effective scopes are also cut to the allowed
   permissions, so narrowing a policy takes effect on existing keys at once.
 
-The request checks read the policy the key lookup loaded with the key, in its one SELECT:
-they cost no query, with or without a policy.
+The request checks read the policy's columns in the key lookup's one SELECT (outer-joined
+to the key): they cost no query, with or without a policy.
 """
 
 from __future__ import annotations
@@ -28,11 +28,19 @@ from ..db.models import APIKeyEventMixin, APIKeyMixin, KeyStatus
 from ..db.policy import APIKeyPolicyMixin
 from ..keys.network import storable_address
 from .context import NewKey, ServiceContext
+from .pipeline import AuthenticationFailed, KeyCheck, KeyPermissionLimit, KeyRow
 from .queries import KeyQueries
 from .validation import RequestRefused
-from .verify import AuthenticationFailed, attach
 
-__all__ = ["KEEP", "MAX_POLICY_DAYS", "KeyPolicies", "idle_expiry_passed", "key_status"]
+__all__ = [
+    "KEEP",
+    "MAX_POLICY_DAYS",
+    "KeyPolicies",
+    "allowed_by_policy",
+    "check_idle_expiry",
+    "idle_expiry_passed",
+    "key_status",
+]
 
 #: The longest lifetime or idle expiry a policy may set (about ten years).
 MAX_POLICY_DAYS = 3650
@@ -60,9 +68,24 @@ class KeyPolicies:
         joins = context.extensions
         joins.check_new_key.append(self.check_new_key)
         joins.grant_limits.append(lambda org_id: _allowed(self.policy_of(org_id)))
-        joins.key_permission_limits.append(lambda key: _allowed(key.organization_policy))
-        joins.key_checks.append(self.check_idle_expiry)
         joins.held_back.append(self.idle_expiry_clause)
+        Policy = context.models.APIKeyPolicy
+        if Policy is not None:  # per request: from the key's row, outer-joined to its policy
+            keys, policies = context.models.APIKey.__table__.c, Policy.__table__.c
+            joins.key_checks.append(
+                KeyCheck(
+                    {
+                        "idle_expiry_days": policies.idle_expiry_days,
+                        "last_active": sa.func.coalesce(keys.last_used_at, keys.created_at),
+                    },
+                    check_idle_expiry,
+                )
+            )
+            joins.key_permission_limits.append(
+                KeyPermissionLimit(
+                    {"allowed_permissions": policies.allowed_permissions}, allowed_by_policy
+                )
+            )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -202,7 +225,7 @@ class KeyPolicies:
         self, now: dt.datetime, organization_id: Any = None
     ) -> sa.ColumnElement[bool] | None:
         """Keys unused for their organization's idle expiry (of *organization_id*, or of
-        every organization), as :meth:`check_idle_expiry` judges them: one small SELECT of
+        every organization), as :func:`check_idle_expiry` judges them: one small SELECT of
         the organizations that set one."""
         Policy = self.context.models.APIKeyPolicy
         if Policy is None:
@@ -223,18 +246,6 @@ class KeyPolicies:
             return None
         # (Never NULL, so that NOT of it keeps the keys of no organization.)
         return sa.and_(APIKey.organization_id.is_not(None), sa.or_(*idle))
-
-    def check_idle_expiry(self, key: APIKeyMixin, now: dt.datetime) -> None:
-        """Refuse *key*, as expired, when its organization's idle expiry has passed
-        since its last use (or its creation, when never used)."""
-        days = idle_expiry_passed(key, now)
-        if days is not None:
-            raise AuthenticationFailed(
-                "expired_api_key",
-                f"The API key has expired: it was not used for {days} days.",
-                attach(self.context.session, key),
-                reason="idle",
-            )
 
     def check_new_key(self, new: NewKey) -> None:
         """A new key holds only allowed permissions and expires within the maximum
@@ -320,6 +331,24 @@ def idle_expiry_passed(key: APIKeyMixin, now: dt.datetime) -> int | None:
         return None
     last = key.last_used_at or key.created_at
     return days if now - last >= dt.timedelta(days=days) else None
+
+
+def check_idle_expiry(row: KeyRow, now: dt.datetime) -> None:
+    """Refuse a presented key, as expired, when its organization's idle expiry has
+    passed since its last use (or its creation, when never used)."""
+    days = row.idle_expiry_days
+    if days is not None and now - row.last_active >= dt.timedelta(days=days):
+        raise AuthenticationFailed(
+            "expired_api_key",
+            f"The API key has expired: it was not used for {days} days.",
+            reason="idle",
+        )
+
+
+def allowed_by_policy(row: KeyRow) -> frozenset[str] | None:
+    """The permissions a presented key's organization lets keys use (``None``: any)."""
+    allowed = row.allowed_permissions
+    return None if allowed is None else frozenset(allowed)
 
 
 def key_status(key: APIKeyMixin, now: dt.datetime) -> str:

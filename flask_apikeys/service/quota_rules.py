@@ -48,8 +48,10 @@ __all__ = [
     "QuotaStore",
     "QuotaUsage",
     "current_period",
+    "packed_quota",
     "parse_quota",
     "quota_timezone",
+    "unpack_quota",
 ]
 
 
@@ -103,6 +105,33 @@ class Quota:
 
     def __str__(self) -> str:
         return self.text if self.refill is None else f"{self.text} (refill {self.refill})"
+
+
+def packed_quota(api_key: Any) -> sa.ColumnElement[Any]:
+    """A key's quota as one column of the key check's SELECT (four columns would cost the
+    driver four times as much on every request): ``limit/period/refill/counter``, or
+    ``NULL`` for a key without a quota."""
+    keys = api_key.__table__.c
+    text = sa.String()
+    packed: sa.ColumnElement[Any] = (
+        sa.cast(keys.quota_limit, text)
+        + "/"
+        + keys.quota_period
+        + "/"
+        + sa.func.coalesce(keys.quota_refill, "")
+        + "/"
+        + sa.cast(sa.func.coalesce(keys.quota_counter_id, keys.id), text)
+    )
+    return packed
+
+
+def unpack_quota(row: Any) -> Quota | None:
+    """The quota :func:`packed_quota` read for a presented key (``None``: no quota)."""
+    packed: str | None = row.quota
+    if packed is None:
+        return None
+    limit, period, refill, counter = packed.split("/")
+    return Quota(int(limit), period, refill or None, int(counter))
 
 
 def parse_quota(text: str, refill: str | None = None) -> Quota:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from ..db.models import APIKeyMixin, utcnow
 from .context import NewKey, ServiceContext
 from .outage import OutageBreaker
+from .pipeline import KeyField
 from .quota_rules import (
     DatabaseQuotaStore,
     Period,
@@ -29,8 +30,10 @@ from .quota_rules import (
     QuotaStore,
     QuotaUsage,
     current_period,
+    packed_quota,
     parse_quota,
     quota_timezone,
+    unpack_quota,
 )
 from .validation import RequestRefused
 
@@ -129,6 +132,9 @@ class KeyQuotas:
         self._counter: QuotaCounter | None = None
         context.extensions.prepare_new_key.append(self.read_quota_option)
         context.extensions.key_created.append(self.give_quota)
+        context.extensions.key_fields.append(
+            KeyField("quota", {"quota": packed_quota(context.models.APIKey)}, unpack_quota)
+        )
 
     def configure_quotas(
         self,

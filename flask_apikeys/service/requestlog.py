@@ -2,7 +2,8 @@
 
 Nothing is written on the request path. :meth:`RequestLogBuffer.record` decides
 whether to keep a request (requests that may change something — any method but
-``GET``, ``HEAD`` and ``OPTIONS`` — always; reads with probability ``read_sample``)
+``GET``, ``HEAD`` and ``OPTIONS`` — always; reads with probability ``read_sample``;
+refusals — 401, 403, 429 — always, up to ``REFUSALS_PER_FLUSH`` per key per flush)
 and appends a tuple to a bounded in-memory buffer. The process's flusher thread
 (:mod:`~flask_apikeys.flushing`, shared with the usage counters) inserts the rows in
 bulk, in one transaction of its own, and prunes in the same transaction:
@@ -40,12 +41,23 @@ from ..keys.network import storable_address
 from .context import ServiceContext
 from .flushing import BufferedWriter
 
-__all__ = ["READ_METHODS", "KeyRequestLog", "RequestLogBuffer", "clean_method", "clean_path"]
+__all__ = [
+    "READ_METHODS",
+    "REFUSALS",
+    "KeyRequestLog",
+    "RequestLogBuffer",
+    "clean_method",
+    "clean_path",
+]
 
 logger = logging.getLogger("flask_apikeys")
 
 #: Methods that only read, and so are sampled; every other method is always logged.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Statuses of a refused request: logged whatever the method, up to
+#: :data:`REFUSALS_PER_FLUSH` per key between two flushes (a flood stays cheap).
+REFUSALS = frozenset({401, 403, 429})
+REFUSALS_PER_FLUSH = 20
 
 # key id, time (seconds since the epoch), method, path, status, client address
 _Row = tuple[int, float, str, str, int, str | None]
@@ -114,6 +126,7 @@ class RequestLogBuffer(BufferedWriter):
 
     def _reset(self) -> None:
         self._rows: collections.deque[_Row] = collections.deque(maxlen=self._capacity)
+        self._refusals: dict[int, int] = {}  # refusals kept per key since the last flush
 
     # -- recording (the request path) ----------------------------------------------------
 
@@ -125,6 +138,16 @@ class RequestLogBuffer(BufferedWriter):
         # Sampling, not security: the cheapest draw will do.
         return rate >= 1.0 or (rate > 0.0 and random.random() < rate)  # noqa: S311  # nosec B311
 
+    def refusal_kept(self, key_id: int) -> bool:
+        """Whether to log a refused request of *key_id* (:data:`REFUSALS`): every one,
+        up to :data:`REFUSALS_PER_FLUSH` per key until the next flush."""
+        with self._lock:
+            kept = self._refusals.get(key_id, 0)
+            if kept >= REFUSALS_PER_FLUSH:
+                return False
+            self._refusals[key_id] = kept + 1
+        return True
+
     def record(
         self,
         key_id: int,
@@ -134,12 +157,13 @@ class RequestLogBuffer(BufferedWriter):
         ip: str | None = None,
         at: dt.datetime | None = None,
     ) -> bool:
-        """Log one request of *key_id* if it is :meth:`sampled`; return whether it was.
+        """Log one request of *key_id* if it is :meth:`sampled` (a refusal: if it is
+        :meth:`refusal_kept`); return whether it was.
 
         No I/O and never raises: an append under a lock. *path* must not hold the
         query string; it is cleaned when written.
         """
-        if not self.sampled(method):
+        if not (self.refusal_kept(key_id) if status in REFUSALS else self.sampled(method)):
             return False
         self.add(key_id, method, path, status, ip, at)
         return True

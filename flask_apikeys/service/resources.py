@@ -23,6 +23,7 @@ from typing import Any, Protocol, Self, TypeVar
 from ..db.models import APIKeyMixin, KeyStatus
 from ..keys.drafts import KeyDraft
 from .context import NewKey, ServiceContext
+from .pipeline import KeyField, KeyRow
 from .validation import RequestRefused
 
 __all__ = [
@@ -103,6 +104,12 @@ def selection_allows(selection: Mapping[str, Any] | None, kind: str, resource_id
     return resource_id is not None and str(resource_id) in ids
 
 
+def _selection_of(row: KeyRow) -> Selection | None:
+    """A presented key's selection, as a copy of its own (the row may be shared)."""
+    selection = row.resources
+    return None if selection is None else {kind: list(ids) for kind, ids in selection.items()}
+
+
 def restrict_select(
     statement: Statement, selection: Mapping[str, Any] | None, kind: str, column: Any
 ) -> Statement:
@@ -160,6 +167,10 @@ class KeyResources:
         self.resource_kinds: Mapping[str, ResourceKind] = MappingProxyType({})
         context.extensions.prepare_new_key.append(self.read_resources_option)
         context.extensions.key_created.append(self.give_resources)
+        resources = context.models.APIKey.__table__.c.resources
+        context.extensions.key_fields.append(
+            KeyField("resources", {"resources": resources}, _selection_of)
+        )
 
     def resources_of(self, user: Any, organization_id: Any, kind: str) -> list[Resource]:
         """The resources of *kind* that *user* may limit a key in *organization_id* to."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..db.models import APIKeyMixin
 from .context import ServiceContext
+from .pipeline import KeyField, KeyRow
 from .validation import RequestRefused, clean_ip_allowlist, clean_rate_limit
 
 __all__ = ["KeyRestrictions"]
@@ -21,6 +22,10 @@ class KeyRestrictions:
 
     def __init__(self, context: ServiceContext) -> None:
         self.context = context
+        keys = context.models.APIKey.__table__.c
+        fields = context.extensions.key_fields
+        fields.append(KeyField("rate_limit", {"rate_limit": keys.rate_limit}, _rate_limit_of))
+        fields.append(KeyField("ip_allowlist", {"ip_allowlist": keys.ip_allowlist}, _allowlist_of))
 
     def set_rate_limit(
         self, key: APIKeyMixin, rate_limit: str | None, *, actor: Any = None, ip: str | None = None
@@ -102,3 +107,15 @@ def _narrows(new: list[str], old: list[str]) -> bool:
         )
         for network in (ipaddress.ip_network(n) for n in new)
     )
+
+
+def _rate_limit_of(row: KeyRow) -> str | None:
+    """A presented key's own rate limit (``None``: the default)."""
+    limit: str | None = row.rate_limit
+    return limit
+
+
+def _allowlist_of(row: KeyRow) -> list[str] | None:
+    """A presented key's allowlist, as a copy of its own (the row may be shared)."""
+    networks = row.ip_allowlist
+    return None if networks is None else list(networks)

@@ -120,22 +120,38 @@ def clean_ip_allowlist(networks: Iterable[str] | str | None) -> list[str] | None
     """Check CIDRs (IPv4 or IPv6; a bare address means just that address)."""
     if networks is None:
         return None
-    if isinstance(networks, str):
-        networks = networks.replace(",", " ").split()
+    items: list[tuple[int, str]]
+    if isinstance(networks, str):  # lines, or items separated by commas or spaces
+        lines = networks.splitlines()
+        items = [
+            (n, item) for n, line in enumerate(lines, 1) for item in line.replace(",", " ").split()
+        ]
+        numbered = len(lines) > 1
+    else:
+        items, numbered = [(0, item) for item in networks], False
     cleaned: list[str] = []
-    for item in networks:
+    bad: list[str] = []
+    for line, item in items:
         item = item.strip()
         if not item:
             continue
         try:
             network = ipaddress.ip_network(item, strict=False)
         except ValueError:
-            raise RequestRefused(
-                f"{item[:50]!r} is not an IP address or network (e.g. 203.0.113.0/24).",
-                field="ip_allowlist",
-            ) from None
+            bad.append(f"line {line} ({item[:50]!r})" if numbered else repr(item[:50]))
+            continue
         if str(network) not in cleaned:
             cleaned.append(str(network))
+    if bad:  # every one of them, so that one round of fixes is enough
+        shown = bad[:10] + ([f"{len(bad) - 10} more"] if len(bad) > 10 else [])
+        named = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+        named = named[:1].upper() + named[1:]
+        verb = (
+            "is not an IP address or network"
+            if len(bad) == 1
+            else "are not IP addresses or networks"
+        )
+        raise RequestRefused(f"{named} {verb} (e.g. 203.0.113.0/24).", field="ip_allowlist")
     if len(cleaned) > 100:
         raise RequestRefused("At most 100 networks per key.", field="ip_allowlist")
     return cleaned or None
@@ -167,3 +183,21 @@ def clean_reason(reason: str | None) -> str | None:
             f"The reason can be at most {REASON_MAX_LENGTH} characters.", field="reason"
         )
     return reason or None
+
+
+def check_expiry(
+    expires_at: dt.datetime | None, now: dt.datetime, max_lifetime: dt.timedelta | None
+) -> None:
+    """Refuse an expiry in the past, without a time zone, or past *max_lifetime*."""
+    if expires_at is None:
+        if max_lifetime is not None:
+            raise RequestRefused(
+                f"Keys must expire within {max_lifetime.days} days.", field="expires"
+            )
+        return
+    if expires_at.tzinfo is None:
+        raise RequestRefused("The expiry needs a time zone.", field="expires")
+    if expires_at <= now:
+        raise RequestRefused("The expiry must be in the future.", field="expires")
+    if max_lifetime is not None and expires_at > now + max_lifetime + dt.timedelta(days=1):
+        raise RequestRefused(f"Keys must expire within {max_lifetime.days} days.", field="expires")

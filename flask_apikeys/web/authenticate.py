@@ -40,7 +40,17 @@ R = TypeVar("R")
 _REQUEST_ATTR = "_apikeys_verified"
 #: Where ``authenticate()`` leaves the key's rate-limit decision for the response headers.
 RATE_LIMIT_ATTR = "_apikeys_rate_limit"
+#: Where ``authenticate()`` leaves the id of a key it found and then refused (its
+#: allowlist, rate limit or quota; revoked, expired): the request log records those too.
+REFUSED_KEY_ATTR = "_apikeys_refused_key_id"
 _MAX_CREDENTIAL_LENGTH = 512
+
+
+def refused_key_id() -> int | None:
+    """The id of the key this request presented when it was found but refused."""
+    if not has_request_context():
+        return None
+    return cast("int | None", getattr(request, REFUSED_KEY_ATTR, None))
 
 
 def get_current_key() -> VerifiedKey | None:
@@ -151,12 +161,14 @@ def authenticate() -> VerifiedKey:
         if hot.rate_limit_headers:
             setattr(current_request, RATE_LIMIT_ATTR, decision)
         if not decision.allowed:
+            setattr(current_request, REFUSED_KEY_ATTR, verified.id)
             headers = decision.headers() if hot.rate_limit_headers else {}
             raise RateLimited(retry_after=decision.reset_after, headers=headers, realm=realm)
     quota = verified.quota
     if quota is not None:  # only keys with a quota count, and not the rate-limited calls
         spent = service.quotas.spend_quota(quota)
         if not spent.allowed:
+            setattr(current_request, REFUSED_KEY_ATTR, verified.id)
             raise QuotaExceeded.refusing(spent, realm=realm)
     setattr(current_request, _REQUEST_ATTR, verified)
     if hot.usage is not None:
@@ -171,6 +183,8 @@ def authenticate() -> VerifiedKey:
 def _refused(app: Any, error: str, key: Any, address: str | None) -> None:
     """Tell listeners and the log that a presented key was refused (never the secret)."""
     display_prefix = key.display_prefix if key is not None else None
+    if key is not None:
+        setattr(request, REFUSED_KEY_ATTR, key.id)
     logger.info("API key refused: %s (%s) from %s", error, display_prefix or "unknown key", address)
     signals.authentication_failed.send(app, error=error, key=key, display_prefix=display_prefix)
 

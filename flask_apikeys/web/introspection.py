@@ -61,10 +61,9 @@ def _usable(token: str) -> VerifiedKey | None:
         verified: VerifiedKey = ext.service.verifier.verify(token)
     except AuthenticationFailed:
         return None
-    key = verified.key
-    if key.ip_allowlist:
+    if verified.ip_allowlist:
         return None
-    decision = ext.rate_limits().hit_key(verified.id, key.rate_limit)
+    decision = ext.rate_limits().hit_key(verified.id, verified.rate_limit)
     if decision is not None and not decision.allowed:
         return None
     usage = ext.usage_buffer()
@@ -78,17 +77,16 @@ def introspection_answer(token: str) -> dict[str, Any]:
     verified = _usable(token.strip())
     if verified is None:
         return {"active": False}
-    key, owner = verified.key, verified.owner
-    service = app_keys().service
+    owner = verified.owner  # the username; the creation time is the key's
     answer: dict[str, Any] = {
         "active": True,
         "scope": " ".join(sorted(verified.scopes)),
         "client_id": verified.display_prefix,
         "token_type": _BEARER,
-        "iat": _epoch(key.created_at),
-        "sub": str(service.context.user_id(owner)),
+        "iat": _epoch(verified.key.created_at),
+        "sub": str(verified.owner_id),
     }
-    expires = _epoch(key.expires_at)
+    expires = _epoch(verified.expires_at)
     if expires is not None:
         answer["exp"] = expires
     username = getattr(owner, current_app.config["APIKEYS_USER_LOOKUP_FIELD"], None)

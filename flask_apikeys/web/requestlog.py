@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from flask import Flask, Response, request, request_finished
 
 from ..db.schema import Models
-from ..service.requestlog import RequestLogBuffer
+from ..service.requestlog import REFUSALS, RequestLogBuffer
 from . import config as _config
-from .authenticate import get_current_key
+from .authenticate import get_current_key, refused_key_id
 from .state import app_keys
 
 __all__ = ["log_key_requests", "make_request_log"]
@@ -56,23 +56,29 @@ def log_key_requests(app: Flask) -> None:
 
     ``request_finished`` is sent after every ``after_request`` hook, also for the 500
     page of an unhandled error (unless the app propagates exceptions: debug, testing),
-    so the status logged is the one sent.
+    so the status logged is the one sent. Refusals (401, 403, 429) are logged whatever
+    the method, a bounded number per key between two flushes (see
+    :meth:`~flask_apikeys.service.requestlog.RequestLogBuffer.refusal_kept`).
     """
     request_finished.connect(_log_key_request, app)
 
 
 def _log_key_request(sender: Flask, response: Response, **extra: Any) -> None:
-    # Refused keys never get here: authenticate() stores only a key it accepted.
     verified = get_current_key()
-    if verified is None:
+    # A key found and then refused (revoked, expired, its allowlist, rate limit or
+    # quota) is logged too: its owner wants to see those calls most.
+    key_id = verified.id if verified is not None else refused_key_id()
+    if key_id is None:
         return
     log = app_keys(sender).hot_path(sender).request_log
-    method = request.method
-    if log is not None and log.sampled(method):
+    if log is None:
+        return
+    method, status = request.method, response.status_code
+    if log.sampled(method) if status not in REFUSALS else log.refusal_kept(key_id):
         log.add(
-            verified.id,
+            key_id,
             method,
             request.script_root + request.path,  # never the query string
-            response.status_code,
+            status,
             request.remote_addr,
         )

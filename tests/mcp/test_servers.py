@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 from typing import Any
 
@@ -54,11 +55,18 @@ def test_tools_list_shows_a_key_only_the_tools_it_may_call(
     writer = keys.issue("alice@acme.test", ["invoice.read", "invoice.write"])
     everything = keys.issue("alice@acme.test", [], full_access=True)
     assert tool_names(mcp_server.url, headers(reader)) == ["list_clients"]
-    assert tool_names(mcp_server.url, headers(writer)) == ["create_invoice", "list_invoices"]
+    assert tool_names(mcp_server.url, headers(writer)) == [
+        "create_invoice",
+        "get_invoice",
+        "list_invoices",
+        "search_invoices",
+    ]
     assert tool_names(mcp_server.url, headers(everything)) == [
         "create_invoice",
+        "get_invoice",
         "list_clients",
         "list_invoices",
+        "search_invoices",
     ]
 
 
@@ -203,3 +211,84 @@ def test_the_keys_rate_limit_applies(mcp_server: Proc, keys: Keys) -> None:
     assert limited, [a[0] for a in answers]  # memory:// counts per process: 2 workers
     assert json.loads(limited[0][2])["error"] == "rate_limited"
     assert int(limited[0][1]["retry-after"]) >= 1
+
+
+MODERN = "2026-07-28"
+
+
+def modern(method: str, params: dict[str, Any] | None = None) -> tuple[bytes, dict[str, str]]:
+    """A 2026-07-28 request (no handshake): its body and headers."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientInfo": {"name": "tests", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    params = {"_meta": meta, **(params or {})}
+    body = {"jsonrpc": "2.0", "id": "1", "method": method, "params": params}
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": MODERN,
+        "Mcp-Method": method,
+    }
+    return json.dumps(body).encode(), headers
+
+
+def test_only_a_server_that_holds_streams_offers_change_notifications(
+    mcp_server: Proc, keys: Keys
+) -> None:
+    """Claude Code opens ``subscriptions/listen`` (a stream that stays open) right after
+    ``server/discover`` when the server promises change notifications. A WSGI worker
+    cannot tell that the client went away: the mounted server promises none, and refuses
+    the stream at once; the separate process serves it."""
+    secret = keys.issue("bob@acme.test", ["client.read"])
+    body, headers = modern("server/discover")
+    status, _, answer = mcp_server.post(body=body, headers={**bearer(secret), **headers})
+    assert status == 200
+    tools = json.loads(answer)["result"]["capabilities"]["tools"]
+    body, headers = modern("subscriptions/listen", {"notifications": {"toolsListChanged": True}})
+    if mcp_server.name == "mounted":
+        assert tools.get("listChanged") is False
+        status, response_headers, answer = mcp_server.post(
+            body=body, headers={**bearer(secret), **headers}
+        )
+        assert status == 404 and response_headers["content-type"] == "application/json"
+        assert json.loads(answer)["error"]["code"] == -32601  # Method not found
+    else:
+        assert tools.get("listChanged") is True
+        conn = http.client.HTTPConnection("127.0.0.1", mcp_server.port, timeout=10)
+        try:
+            conn.request(
+                "POST",
+                "/mcp",
+                body=body,
+                headers={**bearer(secret), **headers, "Content-Type": "application/json"},
+            )
+            response = conn.getresponse()
+            assert response.status == 200
+            assert response.getheader("content-type", "").startswith("text/event-stream")
+            assert b"notifications/subscriptions/acknowledged" in response.fp.readline() + (
+                response.fp.readline() + response.fp.readline()
+            )
+        finally:
+            conn.close()
+
+
+def test_rate_limit_headers_on_successes_as_on_v1(
+    mcp_server: Proc, flask_server: Proc, keys: Keys
+) -> None:
+    secret = keys.issue("bob@acme.test", ["client.read"], rate_limit="100/minute")
+    names = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
+    status, v1, _ = flask_server.post("/v1/clients", headers=bearer(secret), method="GET")
+    assert status == 200 and all(name in v1 for name in names), v1
+    body, headers = modern("tools/list")
+    status, answered, _ = mcp_server.post(body=body, headers={**bearer(secret), **headers})
+    assert status == 200
+    assert {name: answered.get(name) for name in names} == {
+        "ratelimit-limit": "100",
+        "ratelimit-remaining": answered["ratelimit-remaining"],
+        "ratelimit-reset": answered["ratelimit-reset"],
+    }
+    assert int(answered["ratelimit-remaining"]) < 100
+    unlimited = keys.issue("bob@acme.test", ["client.read"])
+    _, plain, _ = mcp_server.post(body=body, headers={**bearer(unlimited), **headers})
+    assert "ratelimit-limit" not in plain  # only a limited key's answers have them, as on /v1

@@ -135,7 +135,8 @@ def _wait_until_up(server: Server) -> None:
 
 @pytest.fixture
 def cluster(postgres_url: str, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
-    """``cluster(**settings)`` starts two instances; ``FLASK_`` settings go to both."""
+    """``cluster(**settings)`` starts two instances; ``FLASK_`` settings go to both.
+    ``cluster(app=...)`` serves another app (a gunicorn app spec) than the example's."""
     redis_url = _redis_url()
     base_url = postgres_url.split("?", 1)[0]
     schema = f"apikeys_srv_{uuid.uuid4().hex[:12]}"
@@ -145,13 +146,13 @@ def cluster(postgres_url: str, tmp_path: Path) -> Iterator[Callable[..., Cluster
     database_url = f"{base_url}?options=-csearch_path%3D{schema}"
     made: list[Cluster] = []
 
-    def start(**settings: Any) -> Cluster:
+    def start(app: str = "example_app:create_app()", **settings: Any) -> Cluster:
         from example_app import db
         from example_app.cli import seed_demo_data
 
         cluster = Cluster(database_url, schema, redis_url)
-        app = cluster.app()
-        with app.app_context():
+        seeding = cluster.app()
+        with seeding.app_context():
             db.create_all()
             seed_demo_data()
             db.session.remove()
@@ -174,7 +175,7 @@ def cluster(postgres_url: str, tmp_path: Path) -> Iterator[Callable[..., Cluster
                 args += ["-c", str(ROOT / "example_app" / "gunicorn.conf.py")]
             with log.open("wb") as out:  # the child keeps its own copy of the file
                 process = subprocess.Popen(
-                    [*args, "example_app:create_app()"],
+                    [*args, app],
                     cwd=ROOT,
                     env=env,
                     stdout=out,

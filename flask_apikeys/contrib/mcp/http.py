@@ -19,22 +19,21 @@ looking for an OAuth authorization server that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import anyio.to_thread
-from flask import Flask
+from flask import Flask, request
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from pydantic import ConfigDict, Field
 from starlette.authentication import AuthCredentials
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from werkzeug.test import EnvironBuilder
 
 from ...service import VerifiedKey
-from ...web.authenticate import authenticate
+from ...web.authenticate import RATE_LIMIT_ATTR, authenticate
 from ...web.errors import APIKeyError, InvalidAPIKey, MissingAPIKey
-from ...web.state import app_keys
 
 __all__ = [
     "ENVIRON_KEY",
@@ -65,6 +64,9 @@ class KeyAccessToken(AccessToken):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     verified: VerifiedKey | None = Field(default=None, exclude=True, repr=False)
+    #: Headers the key check adds to the answer (``RateLimit-*`` of a limited key, as
+    #: ``/v1`` routes send them), when the check ran outside a Flask request.
+    response_headers: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
 
 def access_token_for(verified: VerifiedKey, subject: Any = None) -> KeyAccessToken:
@@ -119,8 +121,11 @@ class FlaskKeyVerifier:
                 verified = authenticate()
             except APIKeyError as error:
                 return error
-            service = app_keys(self.app).service
-            return access_token_for(verified, service.context.user_id(verified.owner))
+            token = access_token_for(verified, verified.owner_id)
+            decision = getattr(request, RATE_LIMIT_ATTR, None)  # what the headers of /v1 show
+            if decision is not None:
+                token.response_headers = decision.headers()
+            return token
 
     async def __call__(self, scope: Scope) -> Outcome:
         ready = scope.get("wsgi_environ", {}).get(ENVIRON_KEY)
@@ -180,20 +185,37 @@ class KeyAuthMiddleware:
     with ``scope["user"]`` (the SDK's :class:`AuthenticatedUser`), ``scope["auth"]`` and
     ``scope[SCOPE_KEY]`` set."""
 
-    def __init__(self, app: ASGIApp, verifier: Verifier, *, path: str | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, verifier: Verifier, *, path: str | Iterable[str] | None = None
+    ) -> None:
         self.app = app
         self.verifier = verifier
-        #: Only this path (the MCP endpoint) is guarded; ``None`` guards every path.
-        #: Others (the SDK's custom routes, 404s) pass, so a client probing for OAuth
-        #: metadata gets a plain 404.
-        self.path = path
+        #: Only these paths (the MCP endpoint; SSE's stream and message paths) are
+        #: guarded, a path ending in ``/`` with everything below it; ``None`` guards every
+        #: path. Others (the SDK's custom routes, 404s) pass, so a client probing for
+        #: OAuth metadata gets a plain 404.
+        self.paths: tuple[str, ...] | None = (
+            None if path is None else (path,) if isinstance(path, str) else tuple(path)
+        )
+
+    @property
+    def path(self) -> str | None:
+        """The first guarded path (the MCP endpoint), or ``None`` when all are."""
+        return None if self.paths is None else self.paths[0]
+
+    def guards(self, scope: Scope) -> bool:
+        if scope["type"] != "http" or scope.get("method") == "OPTIONS":
+            return False
+        if self.paths is None:
+            return True
+        path = _route_path(scope)
+        return any(
+            path == guarded or (guarded.endswith("/") and path.startswith(guarded[:-1]))
+            for guarded in self.paths
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope.get("method") == "OPTIONS"
-            or (self.path is not None and _route_path(scope) != self.path)
-        ):
+        if not self.guards(scope):
             await self.app(scope, receive, send)
             return
         outcome = await self.verifier(scope)
@@ -204,7 +226,24 @@ class KeyAuthMiddleware:
         scope["user"] = AuthenticatedUser(outcome)
         scope["auth"] = AuthCredentials(outcome.scopes)
         scope[SCOPE_KEY] = outcome
-        await self.app(scope, receive, send)
+        extra = getattr(outcome, "response_headers", None)
+        await self.app(scope, receive, _with_headers(send, extra) if extra else send)
+
+
+def _with_headers(send: Send, extra: Mapping[str, str]) -> Send:
+    """*send* adding *extra* headers to the response, unless the app set them."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            present = {name.lower() for name, _ in headers}
+            for name, value in extra.items():
+                if name.lower().encode("latin-1") not in present:
+                    headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
 
 
 def _route_path(scope: Scope) -> str:

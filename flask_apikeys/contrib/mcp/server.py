@@ -7,15 +7,16 @@
 - its message middleware, on every message, reads the key the HTTP layer verified for
   *that* HTTP request: ``tools/list`` lists only the tools the key may call, and a
   ``tools/call`` whose key lacks a scope gets a tool error naming the missing scope;
-- ``keys.init_app(app)`` mounts the server in the Flask app (same WSGI server), and
-  ``keys.asgi_app(app)`` makes a separate ASGI app (uvicorn) on the same database.
+- ``keys.init_app(app)`` mounts the server in the Flask app (same WSGI server: JSON
+  answers, no streams), and ``keys.asgi_app(app)`` makes a separate ASGI app (uvicorn)
+  on the same database, which holds streams open and may also speak SSE.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
@@ -24,7 +25,14 @@ from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import CallToolResult, ListToolsResult, TextContent
+from mcp.shared.exceptions import MCPError
+from mcp.types import (
+    METHOD_NOT_FOUND,
+    CallToolResult,
+    DiscoverResult,
+    ListToolsResult,
+    TextContent,
+)
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 from werkzeug.local import LocalProxy
@@ -38,7 +46,7 @@ from .http import (
     token_from_scope,
 )
 from .logs import quiet_sdk_loggers
-from .mount import mount
+from .mount import STREAMS_KEY, mount
 
 __all__ = ["MCPKeys", "current_access_token", "current_mcp_key"]
 
@@ -73,6 +81,47 @@ def _scopes(scope: str | Iterable[str] | None) -> tuple[str, ...]:
 
 def _tool_error(text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+
+
+#: The 2026-07-28 methods that open (``subscriptions/listen``) or advertise (the change
+#: notifications in ``server/discover``) a stream that stays open.
+_STREAMING = ("subscriptions/listen", "server/discover")
+_NO_STREAMS = (
+    "This MCP server answers each request at once and keeps no stream open: "
+    "subscriptions/listen is not served here."
+)
+
+
+def _can_stream(scope: Mapping[str, Any] | None) -> bool:
+    """Whether the HTTP layer of this request can hold a response stream open
+    (not the server mounted in a WSGI app: :data:`~.mount.STREAMS_KEY`)."""
+    return scope is None or bool(scope.get(STREAMS_KEY, True))
+
+
+def _without_change_notifications(result: HandlerResult) -> HandlerResult:
+    """A ``server/discover`` result that promises no change notifications: at
+    2026-07-28 they come only on a ``subscriptions/listen`` stream."""
+    if isinstance(result, DiscoverResult):
+        capabilities = result.capabilities
+        update: dict[str, Any] = {}
+        for name in ("tools", "prompts", "resources"):
+            capability = getattr(capabilities, name)
+            if capability is not None:
+                fields = {"list_changed": False}
+                if name == "resources":
+                    fields["subscribe"] = False
+                update[name] = capability.model_copy(update=fields)
+        return result.model_copy(update={"capabilities": capabilities.model_copy(update=update)})
+    if isinstance(result, dict) and isinstance(result.get("capabilities"), dict):
+        found: dict[str, Any] = dict(result["capabilities"])
+        for name in ("tools", "prompts", "resources"):
+            if isinstance(found.get(name), dict):
+                flags = {**found[name], "listChanged": False}
+                if name == "resources":
+                    flags["subscribe"] = False
+                found[name] = flags
+        return {**result, "capabilities": found}
+    return result
 
 
 class MCPKeys:
@@ -154,11 +203,18 @@ class MCPKeys:
     async def middleware(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
-        """The SDK message middleware: filter ``tools/list``, guard ``tools/call``."""
+        """The SDK message middleware: filter ``tools/list``, guard ``tools/call``; and
+        where the HTTP layer holds no stream (the mounted server), refuse
+        ``subscriptions/listen`` and promise no change notifications in
+        ``server/discover``."""
+        scope = getattr(ctx.request, "scope", None)
+        if ctx.method in _STREAMING and not _can_stream(scope):
+            if ctx.method == "subscriptions/listen":
+                raise MCPError(METHOD_NOT_FOUND, _NO_STREAMS)
+            return _without_change_notifications(await call_next(ctx))
         if ctx.method not in ("tools/list", "tools/call"):
             return await call_next(ctx)
-        http_request = ctx.request
-        token = token_from_scope(getattr(http_request, "scope", None))
+        token = token_from_scope(scope)
         if ctx.method == "tools/list":
             result = await call_next(ctx)
             return self._visible(result, token)
@@ -223,6 +279,8 @@ class MCPKeys:
         verifier: TokenVerifier | None = None,
         header: str | None = "X-API-Key",
         realm: str = "api",
+        sse_path: str | None = None,
+        message_path: str = "/messages/",
         **options: Any,
     ) -> ASGIApp:
         """A separate ASGI app (run it with uvicorn) guarded by our keys.
@@ -230,16 +288,32 @@ class MCPKeys:
         With *app*, keys are checked by the Flask app's own ``authenticate()`` on the
         shared database; with *verifier* (e.g. :class:`IntrospectionTokenVerifier`), by
         that SDK token verifier, reading ``Authorization: Bearer`` or *header*.
+
+        With *sse_path* (e.g. ``"/sse"``), the app also speaks the SSE transport of older
+        clients (MCP 2024-11-05, the SDK's ``SseServerTransport``): ``GET sse_path``
+        opens a session's stream and the client posts its messages to *message_path*.
+        Each request is checked as the streamable HTTP ones are (the stream when it
+        opens, then every message), and a session answers only the key that opened it.
         """
         if (app is None) == (verifier is None):
             raise TypeError("pass the Flask app or an SDK token verifier, not both")
         path = options.setdefault("path", "/mcp")
         inner = self.streamable_http_app(**options)
+        guarded = [path]
+        if sse_path is not None:
+            sse = self.server.sse_app(
+                sse_path=sse_path,
+                message_path=message_path,
+                transport_security=options.get("transport_security")
+                or TransportSecuritySettings(enable_dns_rebinding_protection=False),
+            )
+            inner.router.routes.extend(sse.routes)  # one app: the session manager's lifespan
+            guarded += [sse_path, message_path]
         if verifier is None:
             self.app = app
-            return KeyAuthMiddleware(inner, FlaskKeyVerifier(cast(Flask, app)), path=path)
+            return KeyAuthMiddleware(inner, FlaskKeyVerifier(cast(Flask, app)), path=guarded)
         adapter = TokenVerifierAdapter(verifier, header=header, realm=realm)
-        return KeyAuthMiddleware(inner, adapter, path=path)
+        return KeyAuthMiddleware(inner, adapter, path=guarded)
 
     def init_app(self, app: Flask, *, path: str = "/mcp", **options: Any) -> None:
         """Mount the server at *path* in *app*, answered by the app's own WSGI server."""
