@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from tests.conftest import bearer
 
@@ -51,6 +52,9 @@ def test_list_shows_revoked_expired_and_rotating_statuses(app, bob, make_key, db
     assert ">Rotating<" in text
     assert ">Expired<" in text
     assert "Works until" in text
+    cells = re.findall(r'<td data-label="Expires">(.*?)</td>', text, re.S)
+    assert any("Stops" in cell for cell in cells)  # the rotating key: when it stops
+    assert any("(revoked)" in cell for cell in cells)  # the revoked key: no expiry date
 
 
 def test_usage_count_is_shown(app, bob, make_key):
