@@ -195,7 +195,8 @@ class ServiceContext:
         if self._permissions is not None:
             return frozenset(self._permissions(user, organization_id))
         declared = self.owner_sql
-        assert declared.permissions is not None
+        if declared.permissions is None:
+            raise RuntimeError("no permissions loader and no declared permissions")
         owner_pk = sa.inspect(self.models.User).primary_key[0]
         expression = declared.permissions(
             sa.literal(self.user_id(user), owner_pk.type),
